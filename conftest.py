@@ -1,0 +1,37 @@
+"""Wires tokenspec into pytest: options, implementation discovery, hypothesis profiles, device info."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+
+from hypothesis import HealthCheck, settings
+
+# Triton kernels run on the CPU through the interpreter when no GPU is visible; the variable must
+# be set before triton is first imported.
+if importlib.util.find_spec("torch") is not None:
+    import torch
+
+    if not torch.cuda.is_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+
+pytest_plugins = ["suite.plugin"]
+
+_slow_ok = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile("quick", max_examples=12, derandomize=True, deadline=None,
+                          suppress_health_check=_slow_ok, print_blob=True)
+settings.register_profile("thorough", max_examples=400, deadline=None, suppress_health_check=_slow_ok,
+                          print_blob=True)
+settings.register_profile("dev", max_examples=30, deadline=None, suppress_health_check=_slow_ok)
+settings.load_profile(os.environ.get("TOKENSPEC_PROFILE", "quick"))
+
+
+def pytest_report_header() -> list[str]:
+    lines = [f"python {platform.python_version()} on {platform.machine()}"]
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        device = torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA device"
+        lines.append(f"torch {torch.__version__}; {device}; TRITON_INTERPRET={os.environ.get('TRITON_INTERPRET', '')}")
+    return lines

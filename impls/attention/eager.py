@@ -1,0 +1,66 @@
+"""Eager PyTorch attention: the textbook formula in the input dtype, one matrix of scores."""
+
+from __future__ import annotations
+
+import torch
+
+from impls.attention.api import AttentionCase, AttentionImpl, validate_inputs, varlen_by_sequence, write_into
+from impls.base import Requirements
+from impls.registry import register
+from reference.attention import AttentionOptions
+
+
+class EagerAttention(AttentionImpl):
+    name = "eager"
+    description = "softmax(scale·QKᵀ + bias)·V in the input dtype with torch ops; masks built with torch.arange"
+    requires = Requirements(modules=("torch",))
+
+    def unsupported(self, case: AttentionCase) -> list[str]:
+        return []
+
+    def visible(self, sq: int, sk: int, opts: AttentionOptions, device: torch.device) -> torch.Tensor:
+        offset = sk - sq if opts.alignment == "bottom_right" else 0
+        diag = torch.arange(sq, device=device)[:, None] + offset
+        key = torch.arange(sk, device=device)[None, :]
+        mask = torch.ones(sq, sk, dtype=torch.bool, device=device)
+        if opts.causal:
+            mask &= key <= diag
+        if opts.window_left is not None:
+            mask &= key >= diag - opts.window_left
+        if opts.window_right is not None:
+            mask &= key <= diag + opts.window_right
+        return mask
+
+    def scores(self, q: torch.Tensor, k: torch.Tensor, opts: AttentionOptions) -> torch.Tensor:
+        sq, sk = q.shape[-2], k.shape[-2]
+        s = (q @ k.transpose(-1, -2)) * opts.resolved_scale(q.shape[-1])
+        if opts.softcap is not None:
+            s = opts.softcap * torch.tanh(s / opts.softcap)
+        if opts.alibi_slopes is not None:
+            offset = sk - sq if opts.alignment == "bottom_right" else 0
+            diag = torch.arange(sq, device=q.device)[:, None] + offset
+            distance = (diag - torch.arange(sk, device=q.device)[None, :]).abs()
+            slopes = torch.tensor(opts.alibi_slopes, device=q.device, dtype=torch.float32)[:, None, None]
+            s = s - (slopes * distance).to(s.dtype)
+        return s
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
+                out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        validate_inputs(q, k, v, opts)
+        group = q.shape[1] // k.shape[1]
+        k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+        mask = self.visible(q.shape[-2], k.shape[-2], opts, q.device)
+        s = self.scores(q, k, opts).masked_fill(~mask, float("-inf"))
+        has_key = mask.any(dim=-1)[:, None]  # a row with no visible key gets 0 and lse −inf
+        s = torch.where(has_key, s, torch.zeros((), dtype=s.dtype, device=s.device))
+        p = torch.softmax(s, dim=-1) * has_key
+        lse = torch.logsumexp(s, dim=-1).masked_fill(~has_key[..., 0], float("-inf"))
+        return write_into(out, p @ v), lse
+
+    def forward_varlen(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens_q: torch.Tensor,
+                       cu_seqlens_k: torch.Tensor, max_seqlen_q: int, max_seqlen_k: int, opts: AttentionOptions,
+                       out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return varlen_by_sequence(self, q, k, v, cu_seqlens_q, cu_seqlens_k, opts, out)
+
+
+register(EagerAttention())

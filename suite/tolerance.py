@@ -1,0 +1,88 @@
+"""The tolerance policy of the numerical areas (design brief, "Tolerances").
+
+An implementation in dtype T passes for an output x when
+    max|x − ref|  ≤ k · max|baseline_T − ref| + noise_max
+    mean|x − ref| ≤ 1.5 · mean|baseline_T − ref| + noise_mean
+and x holds no NaN (nor an infinity the reference does not have). ``baseline_T`` is the plain
+eager PyTorch computation in T; k = 2 for outputs and 3 for gradients.
+
+noise_max is an upper bound on what rounding alone can cost an implementation that sums in another
+order than eager: the rounding of the output to T (ε_T · max|ref|) plus the effect of rounding the
+scores in T, ε_T · max|s| · magnitude, where s = scale·QKᵀ and magnitude is max|V| for the output
+(a perturbation δ of a score moves the output by at most δ · max|V|) and max|ref| for gradients.
+noise_mean is the output rounding at the mean magnitude, ε_T · mean|ref|.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EPS = {"float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7, "float64": 2.0**-52}
+K_OUTPUT = 2.0
+K_GRADIENT = 3.0
+MEAN_FACTOR = 1.5
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    err_max: float
+    err_mean: float
+    base_max: float
+    base_mean: float
+    bound_max: float
+    bound_mean: float
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def describe(self) -> str:
+        head = (f"{self.name}: max err {self.err_max:.3g} (bound {self.bound_max:.3g}, baseline {self.base_max:.3g}), "
+                f"mean err {self.err_mean:.3g} (bound {self.bound_mean:.3g}, baseline {self.base_mean:.3g})")
+        return head + ("" if self.ok else " -- " + "; ".join(self.problems))
+
+
+def compare(name: str, got: np.ndarray, ref: np.ndarray, baseline: np.ndarray, dtype: str, k: float,
+            score_max: float, magnitude: float | None = None) -> Comparison:
+    """Apply the policy to one output; ``got`` and ``baseline`` are upcast to float64 by the caller."""
+    got, ref, baseline = (np.asarray(x, dtype=np.float64) for x in (got, ref, baseline))
+    if got.shape != ref.shape:
+        return Comparison(name, np.inf, np.inf, 0, 0, 0, 0, (f"shape {got.shape}, expected {ref.shape}",))
+    eps = EPS[dtype]
+    problems = []
+    if np.isnan(got).any():
+        problems.append(f"{int(np.isnan(got).sum())} NaN of {got.size} (first at {_first(np.isnan(got))})")
+    ref_inf = np.isinf(ref)
+    wrong_inf = (np.isinf(got) | ref_inf) & ~(got == ref)
+    if wrong_inf.any():
+        problems.append(f"{int(wrong_inf.sum())} infinities differ from the reference (first at {_first(wrong_inf)})")
+    finite = ~ref_inf
+    if not finite.any():
+        return Comparison(name, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, tuple(problems))
+    err = np.abs(np.where(finite, got, 0.0) - np.where(finite, ref, 0.0))[finite]
+    base_err = np.abs(np.where(finite, baseline, 0.0) - np.where(finite, ref, 0.0))[finite]
+    base_err = np.where(np.isfinite(base_err), base_err, 0.0)  # a baseline NaN only loosens nothing
+    ref_abs = np.abs(ref[finite])
+    scale_of_output = ref_abs.max() if magnitude is None else magnitude
+    noise_max = eps * ref_abs.max() + eps * score_max * scale_of_output
+    noise_mean = eps * ref_abs.mean()
+    err_max = float(err.max()) if err.size else 0.0
+    err_mean = float(err.mean()) if err.size else 0.0
+    bound_max = k * float(base_err.max()) + noise_max
+    bound_mean = MEAN_FACTOR * float(base_err.mean()) + noise_mean
+    if not np.isnan(got).any():
+        if err_max > bound_max:
+            problems.append(f"max error {err_max:.3g} exceeds {k:g}·baseline + noise = {bound_max:.3g} "
+                            f"(worst at {_first(np.abs(got - ref) == err_max) if np.isfinite(err_max) else '?'})")
+        if err_mean > bound_mean:
+            problems.append(f"mean error {err_mean:.3g} exceeds {MEAN_FACTOR:g}·baseline + noise = {bound_mean:.3g}")
+    return Comparison(name, err_max, err_mean, float(base_err.max()), float(base_err.mean()), bound_max,
+                      bound_mean, tuple(problems))
+
+
+def _first(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argwhere(mask)[0]) if mask.any() else ()
