@@ -127,7 +127,7 @@ def _guarded(origin: str, load: object) -> None:
     _loading_origin.append(origin)
     try:
         load()  # type: ignore[operator]
-    except Exception:  # noqa: BLE001 - any import error is reported as a failing test
+    except Exception:  # any import error is reported as a failing test
         _broken.append(BrokenModule(origin, traceback.format_exc(limit=5)))
     finally:
         _loading_origin.pop()

@@ -91,7 +91,7 @@ def check_shapes(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tu
 
 def _scores(q: np.ndarray, k: np.ndarray, opts: AttentionOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scores [B, Hq, Sq, Sk] (−inf where not visible), the pre-softcap scaled logits, and the mask."""
-    b, hq, sq, dim = q.shape
+    hq, sq, dim = q.shape[1:]
     hkv, sk = k.shape[1], k.shape[2]
     k_per_q = np.repeat(k, hq // hkv, axis=1)  # head h reads kv head h // group
     raw = opts.resolved_scale(dim) * np.einsum("bhid,bhjd->bhij", q, k_per_q)
@@ -135,7 +135,7 @@ def attention_grads(q: np.ndarray, k: np.ndarray, v: np.ndarray, d_out: np.ndarr
     out, lse = attention(q, k, v, opts)
     s, raw, _ = _scores(q, k, opts)
     p = np.where(np.isfinite(lse)[..., None], np.exp(s - np.where(np.isfinite(lse), lse, 0.0)[..., None]), 0.0)
-    b, hq, sq, dim = q.shape
+    b, hq, _, dim = q.shape
     hkv, sk = k.shape[1], k.shape[2]
     group = hq // hkv
     k_per_q, v_per_q = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
@@ -181,10 +181,10 @@ def attention_varlen(q: np.ndarray, k: np.ndarray, v: np.ndarray, cu_seqlens_q: 
         ks = slice(int(cu_seqlens_k[n]), int(cu_seqlens_k[n + 1]))
         if qs.start == qs.stop:
             continue
-        o, l = attention(q[None, qs].transpose(0, 2, 1, 3), k[None, ks].transpose(0, 2, 1, 3),
+        o, seq_lse = attention(q[None, qs].transpose(0, 2, 1, 3), k[None, ks].transpose(0, 2, 1, 3),
                          v[None, ks].transpose(0, 2, 1, 3), opts)
         out[qs] = o[0].transpose(1, 0, 2)
-        lse[qs] = l[0].T
+        lse[qs] = seq_lse[0].T
     return out, lse
 
 

@@ -118,13 +118,14 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Keep one tidy record per test (its call, or the phase that skipped or broke it)."""
     if report.when != "call" and report.passed:
         return
-    props = dict(report.user_properties)
-    info = props.get("tokenspec", {})
+    props: dict[str, Any] = dict(report.user_properties)
+    info: dict[str, Any] = props.get("tokenspec", {})
     reason = ""
     if report.skipped and isinstance(report.longrepr, tuple):
         reason = str(report.longrepr[2]).removeprefix("Skipped: ")
     elif report.failed:
-        reason = getattr(report.longrepr, "reprcrash", None) and report.longrepr.reprcrash.message or str(report.longrepr)[-2000:]  # type: ignore[union-attr]
+        crash = getattr(report.longrepr, "reprcrash", None)
+        reason = crash.message if crash is not None else str(report.longrepr)[-2000:]
     elif hasattr(report, "wasxfail"):
         reason = report.wasxfail
     _recorded.append({

@@ -103,9 +103,9 @@ def varlen_by_sequence(impl: AttentionImpl, q: torch.Tensor, k: torch.Tensor, v:
         if ks.start == ks.stop:
             result[qs] = 0
             continue
-        o, l = impl.forward(q[qs].transpose(0, 1)[None], k[ks].transpose(0, 1)[None], v[ks].transpose(0, 1)[None],
+        o, seq_lse = impl.forward(q[qs].transpose(0, 1)[None], k[ks].transpose(0, 1)[None], v[ks].transpose(0, 1)[None],
                             opts)
         result[qs] = o[0].transpose(0, 1)
-        if l is not None:
-            lse[qs] = l[0].transpose(0, 1).float()
+        if seq_lse is not None:
+            lse[qs] = seq_lse[0].transpose(0, 1).float()
     return result, lse

@@ -172,9 +172,10 @@ def check_attention_varlen(impl: AttentionImpl, case: AttentionCase, seqlens_q: 
         base_lse[qs] = b["lse"][0].transpose(0, 1).double().cpu()
         smax = max(smax, score_bound(one, opts))
     poisoned = torch.full((tq, case.heads_q, case.head_dim), float("nan"), dtype=dtype, device=case.device)
-    to_dev = {"device": case.device, "dtype": torch.int32}
+    cu_q_t = torch.tensor(cu_q, device=case.device, dtype=torch.int32)
+    cu_k_t = torch.tensor(cu_k, device=case.device, dtype=torch.int32)
     with torch.no_grad():
-        out, lse = impl.forward_varlen(q, k, v, torch.tensor(cu_q, **to_dev), torch.tensor(cu_k, **to_dev),
+        out, lse = impl.forward_varlen(q, k, v, cu_q_t, cu_k_t,
                                        max(seqlens_q), max(seqlens_k), opts, out=poisoned)
     vmax = float(as64(v).__abs__().max()) if tk else 0.0
     result = CheckResult([compare("out", as64(out), want_out, base_out.numpy(), case.dtype, K_OUTPUT, smax, vmax)])

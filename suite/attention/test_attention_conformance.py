@@ -141,8 +141,8 @@ def test_varlen(attention_impl: AttentionImpl, dtype: str) -> None:
 
 
 def _case(d: dict[str, int], dtype: str, opts: AttentionOptions, **flags: bool) -> AttentionCase:
-    fields = {k: v for k, v in d.items() if k != "seed"}
-    return AttentionCase(**fields, dtype=dtype, device=DEVICE, options=opts, **flags)
+    return AttentionCase(d["batch"], d["heads_q"], d["heads_kv"], d["seqlen_q"], d["seqlen_k"], d["head_dim"],
+                         dtype=dtype, device=DEVICE, options=opts, **flags)
 
 
 def _pinned_options(feature: str, heads_q: int) -> AttentionOptions:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 
@@ -67,7 +69,7 @@ def test_head_dims_not_a_power_of_two(attention_impl: AttentionImpl, dtype: str)
             continue
         checked.append(d)
         expect(attention_impl, "test_head_dims_not_a_power_of_two", case,
-               lambda case=case: check_attention(attention_impl, case, seed=d))
+               partial(check_attention, attention_impl, case, seed=d))
     if not checked:
         pytest.skip(f"{attention_impl.name} supports none of the head dims 40, 80, 96, 136, 256 in {dtype}")
 

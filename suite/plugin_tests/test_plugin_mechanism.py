@@ -46,7 +46,7 @@ def test_unknown_area_is_rejected() -> None:
 
 
 def test_select_reports_unknown_names() -> None:
-    with pytest.raises(LookupError, match="matches no implementation; known: .*eager"):
+    with pytest.raises(LookupError, match=r"matches no implementation; known: .*eager"):
         registry.select(["no-such-kernel"])
     assert "eager" in registry.select(["eag*"])
 

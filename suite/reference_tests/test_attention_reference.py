@@ -119,10 +119,10 @@ def test_varlen_is_each_sequence_on_its_own() -> None:
     q, k, v = rng.normal(size=(8, 2, 4)), rng.normal(size=(11, 1, 4)), rng.normal(size=(11, 1, 4))
     cu_q, cu_k = np.cumsum([0, *lens_q]), np.cumsum([0, *lens_k])
     opts = AttentionOptions(causal=True, alignment="bottom_right")
-    out, lse = attention_varlen(q, k, v, cu_q, cu_k, opts)
+    out, _ = attention_varlen(q, k, v, cu_q, cu_k, opts)
     for n in range(3):
         qs, ks = slice(cu_q[n], cu_q[n + 1]), slice(cu_k[n], cu_k[n + 1])
-        o, l = attention(q[None, qs].transpose(0, 2, 1, 3), k[None, ks].transpose(0, 2, 1, 3),
+        o, _ = attention(q[None, qs].transpose(0, 2, 1, 3), k[None, ks].transpose(0, 2, 1, 3),
                          v[None, ks].transpose(0, 2, 1, 3), opts)
         np.testing.assert_allclose(out[qs], o[0].transpose(1, 0, 2))
 
