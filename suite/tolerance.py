@@ -6,11 +6,15 @@ An implementation in dtype T passes for an output x when
 and x holds no NaN (nor an infinity the reference does not have). ``baseline_T`` is the plain
 eager PyTorch computation in T; k = 2 for outputs and 3 for gradients.
 
-noise_max is an upper bound on what rounding alone can cost an implementation that sums in another
-order than eager: the rounding of the output to T (ε_T · max|ref|) plus the effect of rounding the
-scores in T, ε_T · max|s| · magnitude, where s = scale·QKᵀ and magnitude is max|V| for the output
-(a perturbation δ of a score moves the output by at most δ · max|V|) and max|ref| for gradients.
-noise_mean is the output rounding at the mean magnitude, ε_T · mean|ref|.
+noise_max bounds what rounding alone can cost an implementation that sums in another order than
+eager: the rounding of the output to T (ε_T · max|ref|) plus ε_T times the magnitude that rounding
+the scores propagates to the output. A score s = scale·q·k rounds by about ε_T · scale·Σ|q_d k_d|
+(the dot product of absolute values, not |s|: cancellation in q·k does not cancel its rounding),
+and a perturbation δ of the scores of a row moves the output by at most δ · max|V|. For the
+gradients the propagated magnitudes come from dS = P ⊙ (dP − rowsum(dO ⊙ O)), see
+``suite.attention.check``.
+noise_mean is the rounding of T at the mean magnitude of the output and at the magnitude of the terms
+it is summed from, ε_T · (mean|ref| + terms).
 """
 
 from __future__ import annotations
@@ -47,8 +51,14 @@ class Comparison:
 
 
 def compare(name: str, got: np.ndarray, ref: np.ndarray, baseline: np.ndarray, dtype: str, k: float,
-            score_max: float, magnitude: float | None = None) -> Comparison:
-    """Apply the policy to one output; ``got`` and ``baseline`` are upcast to float64 by the caller."""
+            propagated: float, terms: float) -> Comparison:
+    """Apply the policy to one output; ``got`` and ``baseline`` are upcast to float64 by the caller.
+
+    ``propagated`` is the magnitude that rounding the inputs of the last products can move this
+    output by, in units of ε_T (for the attention output: max scale·|Q||K|ᵀ · max|V|); ``terms`` is
+    the magnitude of the terms the output is made of (for the output: max|V|), whose rounding sets
+    the floor of the mean check where the output itself is near 0 by cancellation.
+    """
     got, ref, baseline = (np.asarray(x, dtype=np.float64) for x in (got, ref, baseline))
     if got.shape != ref.shape:
         return Comparison(name, np.inf, np.inf, 0, 0, 0, 0, (f"shape {got.shape}, expected {ref.shape}",))
@@ -67,9 +77,8 @@ def compare(name: str, got: np.ndarray, ref: np.ndarray, baseline: np.ndarray, d
     base_err = np.abs(np.where(finite, baseline, 0.0) - np.where(finite, ref, 0.0))[finite]
     base_err = np.where(np.isfinite(base_err), base_err, 0.0)  # a baseline NaN only loosens nothing
     ref_abs = np.abs(ref[finite])
-    scale_of_output = ref_abs.max() if magnitude is None else magnitude
-    noise_max = eps * ref_abs.max() + eps * score_max * scale_of_output
-    noise_mean = eps * ref_abs.mean()
+    noise_max = eps * ref_abs.max() + eps * propagated
+    noise_mean = eps * ref_abs.mean() + eps * terms
     err_max = float(err.max()) if err.size else 0.0
     err_mean = float(err.mean()) if err.size else 0.0
     bound_max = k * float(base_err.max()) + noise_max

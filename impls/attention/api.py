@@ -95,7 +95,7 @@ def varlen_by_sequence(impl: AttentionImpl, q: torch.Tensor, k: torch.Tensor, v:
         raise ValueError(f"cu_seqlens_q {cu_q} and cu_seqlens_k {cu_k} must have one length and end at the "
                          f"packed sizes {q.shape[0]} and {k.shape[0]}")
     result = torch.zeros_like(q) if out is None else out
-    lse = torch.full((q.shape[0], q.shape[1]), float("-inf"), device=q.device, dtype=torch.float32)
+    lse: torch.Tensor | None = torch.full((q.shape[0], q.shape[1]), float("-inf"), device=q.device, dtype=torch.float32)
     for n in range(len(cu_q) - 1):
         qs, ks = slice(cu_q[n], cu_q[n + 1]), slice(cu_k[n], cu_k[n + 1])
         if qs.start == qs.stop:
@@ -106,6 +106,8 @@ def varlen_by_sequence(impl: AttentionImpl, q: torch.Tensor, k: torch.Tensor, v:
         o, seq_lse = impl.forward(q[qs].transpose(0, 1)[None], k[ks].transpose(0, 1)[None], v[ks].transpose(0, 1)[None],
                             opts)
         result[qs] = o[0].transpose(0, 1)
-        if seq_lse is not None:
+        if seq_lse is None:
+            lse = None
+        elif lse is not None:
             lse[qs] = seq_lse[0].transpose(0, 1).float()
     return result, lse

@@ -90,8 +90,9 @@ def baseline(inputs: Inputs, opts: ref.AttentionOptions, grads: bool) -> dict[st
 
 
 def score_bound(inputs: Inputs, opts: ref.AttentionOptions) -> float:
-    """max |scale·QKᵀ| (before and after the softcap) and |bias| over visible pairs, for the noise term."""
-    q, k = as64(inputs.q), as64(inputs.k)
+    """max scale·Σ|q_d k_d| plus |ALiBi bias| over visible pairs: the scale of a score's rounding."""
+    q, k = np.abs(as64(inputs.q)), np.abs(as64(inputs.k))
+    q, k = np.where(np.isfinite(q), q, 0.0), np.where(np.isfinite(k), k, 0.0)
     group = q.shape[1] // k.shape[1]
     raw = opts.resolved_scale(q.shape[3]) * np.einsum("bhid,bhjd->bhij", q, np.repeat(k, group, 1))
     mask = ref.visible(q.shape[2], k.shape[2], opts)
@@ -112,7 +113,7 @@ def check_attention(impl: AttentionImpl, case: AttentionCase, seed: int, *, nonc
     want_out, want_lse = ref.attention(q64, k64, v64, opts)
     base = baseline(inputs, opts, grads=case.needs_grad)
     smax = score_bound(inputs, opts)
-    vmax = float(np.abs(v64[np.isfinite(v64)]).max()) if v64.size else 0.0
+    vmax = float(np.abs(v64).max()) if v64.size else 0.0
     result = CheckResult()
 
     if case.needs_grad:
@@ -120,11 +121,14 @@ def check_attention(impl: AttentionImpl, case: AttentionCase, seed: int, *, nonc
         out, lse = impl.forward(q, k, v, opts)
         out.backward(inputs.d_out)
         grads = ref.attention_grads(q64, k64, v64, as64(inputs.d_out), opts)
+        magnitudes = gradient_magnitudes(q64, k64, v64, as64(inputs.d_out), opts, smax)
         for name, got, want in zip(("dq", "dk", "dv"), (q.grad, k.grad, v.grad), grads, strict=True):
             if got is None:
                 result.comparisons.append(Comparison(name, np.inf, np.inf, 0, 0, 0, 0, (f"{name} is None",)))
                 continue
-            result.comparisons.append(compare(name, as64(got), want, as64(base[name]), case.dtype, K_GRADIENT, smax))
+            propagated, terms = magnitudes[name]
+            result.comparisons.append(compare(name, as64(got), want, as64(base[name]), case.dtype, K_GRADIENT,
+                                              propagated, terms))
     else:
         poisoned = torch.full((case.batch, case.heads_q, case.seqlen_q, case.head_dim), float("nan"),
                               dtype=inputs.q.dtype, device=inputs.q.device)
@@ -133,15 +137,43 @@ def check_attention(impl: AttentionImpl, case: AttentionCase, seed: int, *, nonc
         if out.data_ptr() != poisoned.data_ptr():
             result.comparisons.append(Comparison("out", np.inf, np.inf, 0, 0, 0, 0,
                                                  ("the result was not written into the out buffer given",)))
-    result.comparisons.append(compare("out", as64(out), want_out, as64(base["out"]), case.dtype, K_OUTPUT, smax, vmax))
+    result.comparisons.append(compare("out", as64(out), want_out, as64(base["out"]), case.dtype, K_OUTPUT,
+                                      smax * vmax, vmax))
     if case.needs_lse:
         if lse is None:
             result.comparisons.append(Comparison("lse", np.inf, np.inf, 0, 0, 0, 0, ("no lse returned",)))
         else:
-            lse_dtype = case.dtype if lse.dtype == inputs.q.dtype else "float32"
-            result.comparisons.append(compare("lse", as64(lse), want_lse, as64(base["lse"]).astype(np.float64),
-                                              lse_dtype, K_OUTPUT, smax, 1.0))
+            result.comparisons.append(compare("lse", as64(lse), want_lse, as64(base["lse"]), _lse_dtype(lse, case),
+                                              K_OUTPUT, smax, smax))
     return result
+
+
+def _lse_dtype(lse: torch.Tensor, case: AttentionCase) -> str:
+    """The precision an LSE was returned in: a float32 LSE of half inputs is held to float32 rounding."""
+    return str(lse.dtype).removeprefix("torch.") if str(lse.dtype) != "torch.float64" else case.dtype
+
+
+def gradient_magnitudes(q: np.ndarray, k: np.ndarray, v: np.ndarray, d_out: np.ndarray, opts: ref.AttentionOptions,
+                        smax: float) -> dict[str, tuple[float, float]]:
+    """(propagated, terms) magnitudes of each gradient, in units of ε_T (see suite.tolerance).
+
+    dS = P ⊙ (dP − D) with dP = dO·Vᵀ: rounding the scores moves P by about ε·smax relative, and
+    dP by ε·max|dP|. dQ_i = scale·Σ_j dS_ij K_j sums over a row of P (Σ_j P_ij = 1); dK_j and dV_j
+    sum over a column of P, whose total c_max can exceed 1.
+    """
+    group = q.shape[1] // k.shape[1]
+    kk, vv = np.repeat(k, group, 1), np.repeat(v, group, 1)
+    abs_dp = np.einsum("bhid,bhjd->bhij", np.abs(d_out), np.abs(vv))
+    dp_max = float(abs_dp.max()) if abs_dp.size else 0.0
+    _, lse = ref.attention(q, k, v, opts)
+    s, _, _ = ref._scores(q, k, opts)
+    p = np.where(np.isfinite(lse)[..., None], np.exp(s - np.where(np.isfinite(lse), lse, 0.0)[..., None]), 0.0)
+    col_max = float(p.sum(axis=2).max()) * group if p.size else 0.0
+    scale = opts.resolved_scale(q.shape[3])
+    ds_terms = 2.0 * dp_max  # |dP − D| ≤ 2·max|dP|; P itself moves by about ε·smax relative
+    dq, dk = scale * float(np.abs(kk).max()) * ds_terms, scale * float(np.abs(q).max()) * ds_terms * col_max
+    dv = float(np.abs(d_out).max()) * col_max
+    return {"dq": ((1.0 + smax) * dq, dq), "dk": ((1.0 + smax) * dk, dk), "dv": ((1.0 + smax) * dv, dv)}
 
 
 def check_attention_varlen(impl: AttentionImpl, case: AttentionCase, seqlens_q: list[int], seqlens_k: list[int],
@@ -177,14 +209,15 @@ def check_attention_varlen(impl: AttentionImpl, case: AttentionCase, seqlens_q: 
     with torch.no_grad():
         out, lse = impl.forward_varlen(q, k, v, cu_q_t, cu_k_t,
                                        max(seqlens_q), max(seqlens_k), opts, out=poisoned)
-    vmax = float(as64(v).__abs__().max()) if tk else 0.0
-    result = CheckResult([compare("out", as64(out), want_out, base_out.numpy(), case.dtype, K_OUTPUT, smax, vmax)])
+    vmax = float(np.abs(as64(v)).max()) if tk else 0.0
+    result = CheckResult([compare("out", as64(out), want_out, base_out.numpy(), case.dtype, K_OUTPUT, smax * vmax,
+                                  vmax)])
     if out.data_ptr() != poisoned.data_ptr():
         result.comparisons.append(Comparison("out", np.inf, np.inf, 0, 0, 0, 0,
                                              ("the result was not written into the out buffer given",)))
-    if case.needs_lse and lse is not None:
-        lse_dtype = case.dtype if lse.dtype == dtype else "float32"
-        result.comparisons.append(compare("lse", as64(lse), want_lse, base_lse.numpy(), lse_dtype, K_OUTPUT, smax, 1.0))
+    if lse is not None:  # optional for packed batches: checked whenever it is returned
+        result.comparisons.append(compare("lse", as64(lse), want_lse, base_lse.numpy(), _lse_dtype(lse, case),
+                                          K_OUTPUT, smax, smax))
     elif case.needs_lse:
         result.comparisons.append(Comparison("lse", np.inf, np.inf, 0, 0, 0, 0, ("no lse returned",)))
     return result

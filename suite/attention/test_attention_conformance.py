@@ -131,7 +131,7 @@ def test_varlen(attention_impl: AttentionImpl, dtype: str) -> None:
              opts=AttentionOptions(causal=True, alignment="bottom_right"))
     def run(lens: list[tuple[int, int]], d: dict[str, int], opts: AttentionOptions) -> None:
         case = _case(d | {"batch": len(lens), "heads_q": d["heads_kv"], "seqlen_q": max(a for a, _ in lens),
-                          "seqlen_k": max(b for _, b in lens)}, dtype, opts, varlen=True, needs_lse=True)
+                          "seqlen_k": max(b for _, b in lens)}, dtype, opts, varlen=True)
         if tally.supports(attention_impl, case):
             expect(attention_impl, "test_varlen", case, lambda: check_attention_varlen(
                 attention_impl, case, [a for a, _ in lens], [b for _, b in lens], d["seed"]))

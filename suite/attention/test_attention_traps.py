@@ -39,12 +39,19 @@ def test_nan_in_masked_out_key(attention_impl: AttentionImpl, dtype: str, opts: 
            lambda: check_attention(attention_impl, case, seed=11, nan_key=25))
 
 
+EMPTY_ROWS = {  # name: (Sq, Sk, options); each leaves some query rows with no visible key
+    "bottom_right_17_5": (17, 5, BOTTOM_RIGHT),  # rows 0..11 sit before key 0
+    "bottom_right_2_1": (2, 1, BOTTOM_RIGHT),
+    "top_left_window_0_0_9_4": (9, 4, AttentionOptions(causal=True, window_left=0, window_right=0,
+                                                       alignment="top_left")),  # rows 4..8: their key is past Sk
+}
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("sq,sk", [(17, 5), (5, 17), (1, 1)])
-def test_rows_with_no_visible_key(attention_impl: AttentionImpl, dtype: str, sq: int, sk: int) -> None:
-    """Bottom-right causal with Sq > Sk and a zero-width window leave rows empty: 0 out, lse −inf."""
-    opts = AttentionOptions(causal=True, window_left=0, window_right=0, alignment="bottom_right") if sq <= sk \
-        else BOTTOM_RIGHT
+@pytest.mark.parametrize("rows", list(EMPTY_ROWS))
+def test_rows_with_no_visible_key(attention_impl: AttentionImpl, dtype: str, rows: str) -> None:
+    """A row with no visible key outputs 0 with lse −inf."""
+    sq, sk, opts = EMPTY_ROWS[rows]
     case = _case(sq, sk, dtype, opts, lse=True)
     _require(attention_impl, case)
     expect(attention_impl, "test_rows_with_no_visible_key", case,
