@@ -85,6 +85,10 @@ class Implementation:
         """Reasons it cannot handle ``case``; empty when it claims to."""
         return []
 
+    def not_a_timing_target(self) -> str | None:
+        """Why timings of this implementation here would mean nothing (e.g. an interpreter), or None."""
+        return None
+
     def expected_failure(self, test_name: str, case: Any = None) -> ExpectedFailure | None:
         return next((x for x in self.expected_failures if x.matches(test_name, case)), None)
 

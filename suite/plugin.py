@@ -30,9 +30,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="import a module or .py file that registers implementations (repeatable)")
     group.addoption("--no-entry-points", action="store_true",
                     help=f"do not load implementations from the {registry.ENTRY_POINT_GROUP!r} entry points")
+    group.addoption("--store", metavar="DIR", default=None,
+                    help="save this run (outcomes, benchmark records, environment) as a new directory under DIR")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("store") and getattr(config.option, "benchmark_json", "absent") is None:
+        import tempfile
+        from pathlib import Path
+
+        # pytest-benchmark builds its JSON only when asked for a file; the store wants it too.
+        config.option.benchmark_json = Path(tempfile.mkdtemp(prefix="tokenspec-bench-")) / "benchmarks.json"
     modules = list(config.getoption("impl_module"))
     modules += [m for m in os.environ.get("TOKENSPEC_IMPL_MODULES", "").split(os.pathsep) if m]
     registry.discover(modules, entry_points=not config.getoption("no_entry_points"))
@@ -137,3 +146,29 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def recorded_outcomes() -> list[dict[str, Any]]:
     return list(_recorded)
+
+
+_benchmark_json: dict[str, Any] = {}
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    _benchmark_json.clear()
+    _benchmark_json.update(output_json)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Save the run into the results store (on the xdist controller only, with every worker's outcomes)."""
+    store = config.getoption("store", None)
+    if not store or hasattr(config, "workerinput"):
+        return
+    import sys
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from reports.environment import environment
+    from reports.store import save_run
+
+    meta = {**environment(), "command": sys.argv, "saved": datetime.now(UTC).isoformat(),
+            "hypothesis_profile": os.environ.get("TOKENSPEC_PROFILE", "quick")}
+    path = save_run(meta, _recorded, dict(_benchmark_json), root=Path(store))
+    print(f"\ntokenspec: run stored in {path}")
