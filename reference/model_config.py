@@ -80,7 +80,8 @@ def shape_from_config(config: dict[str, Any], name: str = "model") -> ModelShape
         kinds = (SLIDING,) * layers
     else:
         kinds = (FULL,) * layers
-    return ModelShape(name, kinds, heads, kv_heads, head_dim, sliding_window=int(window) if SLIDING in kinds else None)
+    sliding = int(window) if SLIDING in kinds and window is not None else None
+    return ModelShape(name, kinds, heads, kv_heads, head_dim, sliding_window=sliding)
 
 
 def preset_names() -> list[str]:

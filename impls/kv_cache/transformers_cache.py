@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from impls.base import ExpectedFailure, Requirements
-from impls.kv_cache.api import KvCase, KvCacheImpl
+from impls.kv_cache.api import KvCacheImpl, KvCase
 from impls.registry import register
 
 TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
