@@ -51,7 +51,7 @@ def _score_mod(opts: AttentionOptions, sq: int, sk: int, slopes: torch.Tensor | 
 def _compiled() -> Any:
     from torch.nn.attention.flex_attention import flex_attention
 
-    return torch.compile(flex_attention, dynamic=False)
+    return torch.compile(flex_attention, dynamic=True)
 
 
 class FlexAttention(AttentionImpl):
@@ -61,8 +61,8 @@ class FlexAttention(AttentionImpl):
 
     @property
     def ci_examples(self) -> int | None:
-        """Eager FlexAttention on the CPU is slow; fewer hypothesis examples there."""
-        return None if torch.cuda.is_available() else 6
+        """Eager FlexAttention on the CPU is slow, and every new shape compiles on CUDA: fewer examples."""
+        return 6
 
     def unsupported(self, case: AttentionCase) -> list[str]:
         reasons = []
