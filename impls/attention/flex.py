@@ -62,7 +62,7 @@ class FlexAttention(AttentionImpl):
     @property
     def ci_examples(self) -> int | None:
         """Eager FlexAttention on the CPU is slow, and every new shape compiles on CUDA: fewer examples."""
-        return 6
+        return 4
 
     def unsupported(self, case: AttentionCase) -> list[str]:
         reasons = []
