@@ -8,6 +8,7 @@ implementation's reasons, so nothing is dropped silently.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 
@@ -56,8 +57,11 @@ def expect(impl: AttentionImpl, test_name: str, case: AttentionCase, run: Callab
 
 
 def examples_for(impl: AttentionImpl) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A slow implementation (an interpreter, per-shape compilation) may ask for fewer examples in the
+    quick profile; the thorough profile gives it the full count."""
     budget = getattr(impl, "ci_examples", None)
-    return settings(max_examples=budget) if budget else (lambda f: f)
+    quick = os.environ.get("TOKENSPEC_PROFILE", "quick") == "quick"
+    return settings(max_examples=budget) if budget and quick else (lambda f: f)
 
 
 @pytest.mark.parametrize("feature", FEATURES)
