@@ -8,6 +8,9 @@ import platform
 
 from hypothesis import HealthCheck, settings
 
+# litellm fetches its price map over the network at import unless told otherwise; tests never do.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 # Triton kernels run on the CPU through the interpreter when no GPU is visible; the variable must
 # be set before triton is first imported.
 if importlib.util.find_spec("torch") is not None:

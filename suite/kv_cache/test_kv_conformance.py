@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from impls.kv_cache.api import KvCacheImpl, KvCase
-from reference.kv_cache import cache_bytes
+from reference.kv_cache import cache_bytes, paged_sequence_bytes
 from reference.model_config import load_config, preset_names, shape_from_config
 
 SHRINK: dict[str, dict[str, Any]] = {
@@ -44,7 +44,10 @@ def test_cache_bytes_match_the_reference(kv_cache_impl: KvCacheImpl, model: str,
     reasons = kv_cache_impl.unsupported(case)
     if reasons:
         pytest.skip(f"{kv_cache_impl.name}: " + "; ".join(reasons))
-    want = cache_bytes(shape_from_config(case.config, model), batch, tokens, kv_dtype)
+    shape = shape_from_config(case.config, model)
+    block_size = getattr(kv_cache_impl, "block_size", None)  # paged implementations hold whole blocks
+    want = batch * paged_sequence_bytes(shape, tokens, block_size, kv_dtype) if block_size else \
+        cache_bytes(shape, batch, tokens, kv_dtype)
     got = kv_cache_impl.cache_bytes(case)
     known = kv_cache_impl.expected_failure("test_cache_bytes_match_the_reference", case)
     if known is not None:
