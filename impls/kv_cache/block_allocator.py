@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from impls.base import Requirements
-from impls.kv_cache.api import KvCase, KvCacheImpl
+from impls.kv_cache.api import KvCacheImpl, KvCase
 from impls.registry import register
 
 ELEMENT_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1}
