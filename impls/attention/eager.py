@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from impls.attention import _masks as masks
 from impls.attention.api import AttentionCase, AttentionImpl, validate_inputs, varlen_by_sequence, write_into
 from impls.base import Requirements
 from impls.registry import register
@@ -19,17 +20,7 @@ class EagerAttention(AttentionImpl):
         return []
 
     def visible(self, sq: int, sk: int, opts: AttentionOptions, device: torch.device) -> torch.Tensor:
-        offset = sk - sq if opts.alignment == "bottom_right" else 0
-        diag = torch.arange(sq, device=device)[:, None] + offset
-        key = torch.arange(sk, device=device)[None, :]
-        mask = torch.ones(sq, sk, dtype=torch.bool, device=device)
-        if opts.causal:
-            mask &= key <= diag
-        if opts.window_left is not None:
-            mask &= key >= diag - opts.window_left
-        if opts.window_right is not None:
-            mask &= key <= diag + opts.window_right
-        return mask
+        return masks.visible(sq, sk, opts, device)
 
     def scores(self, q: torch.Tensor, k: torch.Tensor, opts: AttentionOptions) -> torch.Tensor:
         sq, sk = q.shape[-2], k.shape[-2]

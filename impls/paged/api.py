@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from impls.attention.api import write_into  # noqa: F401 - re-exported for paged adapters
 from impls.base import Implementation
 from reference.attention import AttentionOptions
 
@@ -93,12 +94,3 @@ def validate_paged(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor
     if opts.alibi_slopes is not None and len(opts.alibi_slopes) != q.shape[2]:
         raise ValueError(f"alibi_slopes has {len(opts.alibi_slopes)} entries but there are {q.shape[2]} query heads")
     return int(lengths.max(initial=0))
-
-
-def write_into(out: torch.Tensor | None, result: torch.Tensor) -> torch.Tensor:
-    if out is None:
-        return result
-    if out.shape != result.shape:
-        raise ValueError(f"out has shape {tuple(out.shape)} but the result has {tuple(result.shape)}")
-    out.copy_(result)
-    return out

@@ -20,6 +20,7 @@ from impls.billing.vectorized import COUNT_COLUMNS, exact_sum, price_log
 from reference import billing as ref
 from reference.billing import BillingOptions
 from reference.usage import Usage
+from suite.bench.harness import measure, record
 
 MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5")
 
@@ -45,9 +46,10 @@ def test_billing_bench_requests_per_second(billing_impl: BillingImpl, benchmark:
         for usage, model, options in requests:
             billing_impl.cost(usage, model, options)
 
-    benchmark.pedantic(price_all, rounds=3, iterations=1, warmup_rounds=1)
-    benchmark.extra_info["requests_per_round"] = len(requests)
-    benchmark.extra_info["requests_per_second"] = len(requests) / benchmark.stats.stats.mean
+    benchmark.group = "billing-requests"
+    seconds = measure(benchmark, lambda: (), price_all, "cpu", warmup=1, rounds=3)
+    record(benchmark, impl=billing_impl.name, area="billing", case={"requests": len(requests)}, seconds=seconds,
+           items=len(requests))
 
 
 def usage_log(rows: int, seed: int = 0) -> pd.DataFrame:
@@ -72,9 +74,10 @@ def test_billing_bench_vectorized_log(benchmark: Any) -> None:
     rows = int(os.environ.get("TOKENSPEC_BILLING_LOG_ROWS", 1_000_000))
     log = usage_log(rows)
     cards = [ref.card_for(m) for m in MODELS]
-    total = benchmark.pedantic(lambda: exact_sum(price_log(log, cards)), rounds=3, iterations=1, warmup_rounds=1)
-    benchmark.extra_info["rows"] = rows
-    benchmark.extra_info["rows_per_second"] = rows / benchmark.stats.stats.mean
+    total = exact_sum(price_log(log, cards))
+    benchmark.group = "billing-log"
+    seconds = measure(benchmark, lambda: (), lambda: exact_sum(price_log(log, cards)), "cpu", warmup=1, rounds=3)
+    record(benchmark, impl="billing-vectorized", area="billing", case={"rows": rows}, seconds=seconds, items=rows)
     # spot-check 200 rows against the scalar Decimal reference (the full check is test_billing_cost's property)
     sample = log.sample(200, random_state=0)
     expected = sum((ref.cost(_usage_of_row(r), ref.card_for(r["model"]), BillingOptions(batch=bool(r["batch"]))).total
