@@ -2,7 +2,7 @@
 
     python scripts/gpu_paged.py --out results/paged
 
-1. Correctness of the compiled ``triton_paged`` (and any other paged implementation that runs here)
+1. Correctness of the compiled ``paged-triton`` (and any other paged implementation that runs here)
    against the float64 reference on a few cases, including one pool with more than 32,768 blocks
    whose element offsets pass 2³¹ (bytes pass 2³²).
 2. Decode benchmark: bf16, D = 128, 32 query heads on 8 kv heads, batch {1, 16, 64, 256} × context
@@ -84,7 +84,7 @@ def correctness(impls: list[PagedAttentionImpl]) -> list[dict[str, Any]]:
     ]
     rows: list[dict[str, Any]] = []
     for impl in impls:
-        for i, spec in enumerate(specs[:1] if impl.name == "flex_paged" else specs):  # flex: compiles per shape
+        for i, spec in enumerate(specs[:1] if impl.name == "paged-flex" else specs):  # flex: compiles per shape
             nb = sum(-(-n // spec.block_size) for n in spec.seqlens) + len(spec.seqlens) + spec.spare_blocks
             case = PagedCase(len(spec.seqlens), spec.heads_q, spec.heads_kv, spec.seqlen_q, max(spec.seqlens),
                              spec.head_dim, spec.block_size, nb, spec.dtype, spec.dtype, "cuda", spec.options)
@@ -192,7 +192,7 @@ def main() -> None:
     result["copy_gbps"] = copy_bandwidth()
     print(f"{result['device']}: copy bandwidth {result['copy_gbps']:.0f} GB/s (read + written)")
     result["correctness"] = correctness(impls)
-    triton_impl = [i for i in impls if i.name == "triton_paged"]
+    triton_impl = [i for i in impls if i.name == "paged-triton"]
     result["large_pool"] = [large_pool(i) for i in triton_impl]
     for row in result["correctness"] + result["large_pool"]:
         status = (row.get("skipped") and "skip") or ("ok" if row.get("ok") else "FAIL")
@@ -205,14 +205,14 @@ def main() -> None:
             if batch * context > MAX_TOKENS:
                 continue
             for impl in impls:
-                if impl.name == "flex_paged" or (impl.name == "gather_sdpa" and batch * context > GATHER_MAX_TOKENS):
+                if impl.name == "paged-flex" or (impl.name == "paged-gather-sdpa" and batch * context > GATHER_MAX_TOKENS):
                     continue
                 if time.time() - t0 > args.budget_s:
                     rows.append({"impl": impl.name, "batch": batch, "context": context, "skipped": "time budget"})
                     continue
                 rows.append(bench(impl, batch, context, result["copy_gbps"]))
     result["bench"] = rows
-    impls = [i for i in impls if i.name != "flex_paged"]  # checked above, not benchmarked (recompiles per shape)
+    impls = [i for i in impls if i.name != "paged-flex"]  # checked above, not benchmarked (recompiles per shape)
     print(f"\n{'batch':>5} {'context':>7} " + " ".join(f"{i.name[:18]:>26}" for i in impls))
     by_key = {(r["batch"], r["context"], r["impl"]): r for r in rows}
     for context in CONTEXTS:

@@ -1,9 +1,9 @@
 """flash-attn's paged entry points (CUDA only; skipped with reasons elsewhere).
 
-* ``flash_attn_kvcache``: 2.x ``flash_attn_with_kvcache(q, k_cache, v_cache, cache_seqlens=, block_table=)``;
+* ``paged-flash-attn-kvcache``: 2.x ``flash_attn_with_kvcache(q, k_cache, v_cache, cache_seqlens=, block_table=)``;
   the paged path needs the block size to be a multiple of 256 (flash-attn 2.x README, "paged KV cache").
-* ``flash_attn_varlen_paged``: 2.x ``flash_attn_varlen_func(..., block_table=)`` with cu_seqlens.
-* ``flash_attn_cute``: 4.x ``flash_attn.cute.flash_attn_varlen_func(..., page_table=, seqused_k=)``.
+* ``paged-flash-attn-varlen``: 2.x ``flash_attn_varlen_func(..., block_table=)`` with cu_seqlens.
+* ``paged-flash-attn-cute``: 4.x ``flash_attn.cute.flash_attn_varlen_func(..., page_table=, seqused_k=)``.
 All align causal masks and windows bottom-right, matching this area's convention; the LSE is
 [B, Hq, Sq] (dense) or [Hq, Tq] (packed) and is transposed to [B, Sq, Hq].
 """
@@ -63,14 +63,14 @@ class FlashPaged(PagedAttentionImpl):
         slopes = (torch.tensor(opts.alibi_slopes, device=q.device, dtype=torch.float32)
                   if opts.alibi_slopes is not None else None)
         bsz, sq, hq, dim = q.shape
-        if self.name == "flash_attn_kvcache":
+        if self.name == "paged-flash-attn-kvcache":
             o, lse = mod.flash_attn_with_kvcache(
                 q, k_cache, v_cache, cache_seqlens=seqlens, block_table=block_table, softmax_scale=scale,
                 causal=opts.causal, window_size=_window(opts, -1), softcap=opts.softcap or 0.0,
                 alibi_slopes=slopes, return_softmax_lse=True)
             return write_into(out, o), lse.transpose(1, 2).float()
         cu_q = torch.arange(0, (bsz + 1) * sq, sq, device=q.device, dtype=torch.int32)
-        if self.name == "flash_attn_varlen_paged":
+        if self.name == "paged-flash-attn-varlen":
             cu_k = torch.nn.functional.pad(seqlens.cumsum(0, dtype=torch.int32), (1, 0))
             o, lse, _ = mod.flash_attn_varlen_func(
                 q.flatten(0, 1), k_cache, v_cache, cu_q, cu_k, sq, longest, softmax_scale=scale,
@@ -86,11 +86,11 @@ class FlashPaged(PagedAttentionImpl):
         return write_into(out, o), lse_out
 
 
-register(FlashPaged("flash_attn_kvcache", "flash_attn", 256,
+register(FlashPaged("paged-flash-attn-kvcache", "flash_attn", 256,
                     "flash-attn 2.x flash_attn_with_kvcache with block_table; paged blocks must be multiples of 256 "
                     f"({README_2X})"))
-register(FlashPaged("flash_attn_varlen_paged", "flash_attn", 256,
+register(FlashPaged("paged-flash-attn-varlen", "flash_attn", 256,
                     "flash-attn 2.x flash_attn_varlen_func with block_table (packed queries)"))
-register(FlashPaged("flash_attn_cute", "flash_attn.cute", 16,
+register(FlashPaged("paged-flash-attn-cute", "flash_attn.cute", 16,
                     "flash-attn 4.x flash_attn.cute.flash_attn_varlen_func with page_table and seqused_k",
                     min_capability=(9, 0)))

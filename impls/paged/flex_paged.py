@@ -40,7 +40,7 @@ def _compiled() -> Any:
 
 
 class FlexPaged(PagedAttentionImpl):
-    name = "flex_paged"
+    name = "paged-flex"
     description = ("FlexAttention on the physical pool with the block table as a mask_mod (torch's PagedAttention "
                    "mechanism); compiled on CUDA, eager on the CPU")
     requires = Requirements(modules=("torch", "torch.nn.attention.flex_attention"))
@@ -65,7 +65,7 @@ class FlexPaged(PagedAttentionImpl):
 
         validate_paged(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen)
         if k_scale != 1.0 or v_scale != 1.0:
-            raise ValueError(f"flex_paged takes no dequantization scales; got k_scale {k_scale}, v_scale {v_scale}")
+            raise ValueError(f"paged-flex takes no dequantization scales; got k_scale {k_scale}, v_scale {v_scale}")
         bsz, sq, hq, dim = q.shape
         num_blocks, block_size, hkv, _ = k_cache.shape
         num_slots = num_blocks * block_size

@@ -36,7 +36,7 @@ def visible_mask(seqlens: torch.Tensor, sq: int, max_len: int, opts: AttentionOp
 
 
 class GatherSdpa(PagedAttentionImpl):
-    name = "gather_sdpa"
+    name = "paged-gather-sdpa"
     description = "gather through the block table into dense K/V, then torch SDPA with a boolean mask (baseline)"
     requires = Requirements(modules=("torch",))
 

@@ -1,4 +1,4 @@
-"""The in-repo Triton paged-decode kernel (split-KV with an LSE combine), registered as ``triton_paged``.
+"""The in-repo Triton paged-decode kernel (split-KV with an LSE combine), registered as ``paged-triton``.
 
 On a GPU the kernels are compiled; without one they run under the Triton interpreter
 (``TRITON_INTERPRET=1``, set by the suite's conftest). See docs/paged.md.
@@ -32,7 +32,7 @@ def interpreting() -> bool:
 
 
 class TritonPagedDecode(PagedAttentionImpl):
-    name = "triton_paged"
+    name = "paged-triton"
     description = ("Triton paged decode: one program per (sequence, kv head, split) serving the whole GQA group, "
                    "per-token gather through the block table, split-KV with an LSE combine. " + BF16_INTERPRETER_NOTE)
     requires = Requirements(modules=("torch", "triton"))

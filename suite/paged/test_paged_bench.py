@@ -57,4 +57,4 @@ def test_paged_decode_throughput(benchmark, paged_attention_impl: PagedAttention
     record(benchmark, impl=impl.name, area="paged_attention",
            case={"batch": batch, "context": context, "heads_q": HQ, "heads_kv": HKV, "head_dim": D,
                  "block_size": block_size, "dtype": DTYPE},
-           seconds=seconds, min_bytes=min_bytes, baseline="gather_sdpa", peak=device_peaks(DEVICE))
+           seconds=seconds, min_bytes=min_bytes, baseline="paged-gather-sdpa", peak=device_peaks(DEVICE))

@@ -1,6 +1,6 @@
 """The suite catches the planted bugs of the issue, and the interpreter's bf16 defect still exists.
 
-Each planted kernel bug is a build of ``triton_paged`` with one defect switched on; the same case
+Each planted kernel bug is a build of ``paged-triton`` with one defect switched on; the same case
 passes with the correct build, so the rejection is the bug's doing. (The stale-block-after-CoW bug
 is an allocator defect: see test_paged_allocator.py.)
 """
