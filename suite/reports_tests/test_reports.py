@@ -135,3 +135,21 @@ def test_report_renders_in_a_real_browser(tmp_path: Path) -> None:
     assert "<script" not in dom.lower()  # and never became an element
     console_errors = [line for line in done.stderr.splitlines() if "CONSOLE" in line and "ERROR" in line.upper()]
     assert not console_errors, console_errors
+
+
+def test_xdist_workers_are_merged_into_one_stored_run(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    args = ["-q", "-p", "no:cacheprovider", "suite/reference_tests/test_attention_reference.py", "--store",
+            str(tmp_path)]
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", *args], cwd=root, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:]
+    serial = tmp_path / "serial"
+    subprocess.run([sys.executable, "-m", "pytest", *args[:-1], str(serial)], cwd=root, capture_output=True,
+                   timeout=300, check=True)
+    (merged,), errors = load_runs([p for p in tmp_path.iterdir() if p.name != "serial"])
+    (alone,), _ = load_runs([serial])
+    assert errors == [] and len(alone.outcomes) > 10
+    assert sorted(o["nodeid"] for o in merged.outcomes) == sorted(o["nodeid"] for o in alone.outcomes)
