@@ -1,8 +1,8 @@
 """PyTorch scaled_dot_product_attention with one backend forced per implementation.
 
-Options reach SDPA as it documents them: top-left causal as ``is_causal``; bottom-right causal,
-windows and ALiBi as an explicit additive ``attn_mask`` (never ``is_causal`` when Sq ≠ Sk); GQA as
-``enable_gqa``. Softcap cannot be expressed as an additive bias, so no backend supports it here.
+Options reach SDPA as it documents them: top-left causal as ``is_causal``; bottom-right causal as
+``torch.nn.attention.bias.causal_lower_right`` (never ``is_causal`` when Sq ≠ Sk); windows and ALiBi
+as an explicit additive ``attn_mask``; GQA as ``enable_gqa``. Softcap cannot be expressed as an additive bias, so no backend supports it here.
 SDPA does not return the log-sum-exp, except the CPU flash kernel's aten op, which the
 ``sdpa-cpu-flash`` implementation calls directly.
 """
@@ -10,6 +10,7 @@ SDPA does not return the log-sum-exp, except the CPU flash kernel's aten op, whi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -63,10 +64,17 @@ class SdpaAttention(AttentionImpl):
 
     def _call(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions) -> torch.Tensor:
         from torch.nn.attention import SDPBackend, sdpa_kernel
+        from torch.nn.attention.bias import causal_lower_right
         from torch.nn.functional import scaled_dot_product_attention
 
         sq, sk = q.shape[2], k.shape[2]
-        mask = additive_bias(sq, sk, q.shape[1], opts, q.dtype, q.device) if needs_mask(opts, sq, sk) else None
+        mask: Any = None
+        if needs_mask(opts, sq, sk):
+            plain_bottom_right = opts.causal and opts.window_left is None and opts.window_right is None and \
+                opts.alibi_slopes is None
+            # Bottom-right causal alone goes through torch's causal-bias API; anything more is a float mask.
+            mask = causal_lower_right(sq, sk) if plain_bottom_right else \
+                additive_bias(sq, sk, q.shape[1], opts, q.dtype, q.device)
         with sdpa_kernel(getattr(SDPBackend, self.limits.backend)):
             return scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=opts.causal and mask is None,
                                                 scale=opts.resolved_scale(q.shape[-1]),
