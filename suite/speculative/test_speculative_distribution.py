@@ -68,21 +68,10 @@ FIXED = {  # one per kind of draft, small outcome spaces so that N stays near 19
 
 @pytest.mark.parametrize("name", list(FIXED))
 def test_speculative_outcome_law_fixed(speculative_impl: SpeculativeImpl, name: str) -> None:
-    if speculative_impl.name == "hf-transformers" and not _thorough():
-        pytest.skip("hf-transformers verifies one request per Python call (~1 ms here): N ≈ 190,000 takes minutes; "
-                    "run with TOKENSPEC_PROFILE=thorough (test_speculative_outcome_law_hf_quick covers CI)")
+    if speculative_impl.name == "hf-transformers" and name != "random" and not _thorough():
+        pytest.skip("hf-transformers verifies one request per Python call (~0.3 ms): at full power (N ≈ 190,000) "
+                    "CI runs its 'random' case only; TOKENSPEC_PROFILE=thorough runs every fixed case")
     _check_law(speculative_impl, FIXED[name], seed=2026)
-
-
-def test_speculative_outcome_law_hf_quick(speculative_impl: SpeculativeImpl) -> None:
-    """CI's weaker check for per-request samplers: N sized to catch TV ≥ 0.05 (not 0.01) with power 0.999."""
-    if speculative_impl.name != "hf-transformers":
-        pytest.skip(f"{speculative_impl.name}: batched; held to TV 0.01 by test_speculative_outcome_law_fixed")
-    step = FIXED["random"]
-    exact = ref.outcome_distribution(step.p, step.q, step.draft)
-    n = samples_needed(len(exact), tv=0.05)
-    result = chi_square(sample_outcomes(speculative_impl, step, n, seed=2026), exact)
-    assert not result.rejects, f"X² = {result.statistic:.1f} > {result.critical:.1f} (df {result.df}, N = {n})"
 
 
 def _thorough() -> bool:
