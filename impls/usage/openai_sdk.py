@@ -21,7 +21,7 @@ COERCION = (
 )
 CACHE_WRITE_REQUIRED = ExpectedFailure(
     test="test_usage_golden_corpus",
-    when=lambda case: case.fmt == "openai.responses",
+    when=lambda case: case.fmt in ("openai.responses", "openai.responses.stream"),
     reason="openai 2.54's ResponseUsage requires input_tokens_details.cache_write_tokens, so it rejects a Responses "
            "body shaped like the API reference's example usage (input_tokens_details: {cached_tokens} only)",
     link="https://platform.openai.com/docs/api-reference/responses/object")
@@ -31,7 +31,7 @@ class OpenAISdkUsage(UsageImpl):
     name = "openai-sdk-usage"
     description = "openai.types CompletionUsage / ResponseUsage"
     requires = Requirements(modules=("openai",))
-    formats = ("openai.chat", "openai.chat.stream", "openai.responses")
+    formats = ("openai.chat", "openai.chat.stream", "openai.responses", "openai.responses.stream")
     expected_failures = (*COERCION, CACHE_WRITE_REQUIRED)
 
     def parse(self, fmt: str, payload: Any) -> Usage | None:
@@ -39,6 +39,14 @@ class OpenAISdkUsage(UsageImpl):
             if not isinstance(payload, list):
                 raise UsageError("chunks", f"must be a list; got {type(payload).__name__}")
             found = [u for u in (self.parse("openai.chat", c) for c in payload) if u is not None]
+            return found[-1] if found else None
+        if fmt == "openai.responses.stream":  # usage arrives with the terminal response event
+            if not isinstance(payload, list):
+                raise UsageError("events", f"must be a list; got {type(payload).__name__}")
+            terminal = ("response.completed", "response.incomplete", "response.failed")
+            found = [u for u in (self.parse("openai.responses", e.get("response"))
+                                 for e in payload if isinstance(e, dict) and e.get("type") in terminal)
+                     if u is not None]
             return found[-1] if found else None
         key_in, key_out, path = (("prompt_tokens", "completion_tokens", "usage") if fmt == "openai.chat"
                                  else ("input_tokens", "output_tokens", "usage"))
