@@ -38,7 +38,22 @@ def gamma_p(a: float, x: float) -> float:
             term *= x / n
             total += term
         return min(1.0, total * math.exp(log_front))
-    # continued fraction for Q (modified Lentz)
+    return max(0.0, 1.0 - math.exp(log_front) * _upper_fraction(a, x))
+
+
+def chi2_sf(x: float, df: int) -> float:
+    return 1.0 - gamma_p(df / 2, x / 2) if x < df + 2 else _chi2_upper(x, df)
+
+
+def _chi2_upper(x: float, df: int) -> float:
+    # Q computed directly so that tiny tail probabilities keep their relative precision
+    a, hx = df / 2, x / 2
+    log_front = a * math.log(hx) - hx - math.lgamma(a)
+    return math.exp(log_front) * _upper_fraction(a, hx)
+
+
+def _upper_fraction(a: float, x: float) -> float:
+    """The continued fraction of the upper incomplete gamma Q(a, x), by the modified Lentz method."""
     tiny = 1e-300
     b = x + 1 - a
     c, d = 1 / tiny, 1 / b
@@ -54,33 +69,7 @@ def gamma_p(a: float, x: float) -> float:
         h *= d * c
         if abs(d * c - 1) < 1e-16:
             break
-    return max(0.0, 1.0 - math.exp(log_front) * h)
-
-
-def chi2_sf(x: float, df: int) -> float:
-    return 1.0 - gamma_p(df / 2, x / 2) if x < df + 2 else _chi2_upper(x, df)
-
-
-def _chi2_upper(x: float, df: int) -> float:
-    # Q computed directly so that tiny tail probabilities keep their relative precision
-    a, hx = df / 2, x / 2
-    log_front = a * math.log(hx) - hx - math.lgamma(a)
-    tiny = 1e-300
-    b = hx + 1 - a
-    c, d = 1 / tiny, 1 / b
-    h = d
-    for i in range(1, 10_000):
-        an = -i * (i - a)
-        b += 2
-        d = an * d + b
-        d = tiny if abs(d) < tiny else d
-        c = b + an / c
-        c = tiny if abs(c) < tiny else c
-        d = 1 / d
-        h *= d * c
-        if abs(d * c - 1) < 1e-16:
-            break
-    return math.exp(log_front) * h
+    return h
 
 
 @cache
