@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from reference.attention import AttentionOptions
+
+
+def window_keep(opts: AttentionOptions, key: Any, diag: Any, keep: Any) -> Any:
+    """``keep`` narrowed by causality and the window: key position ``key`` against the query's diagonal
+    key position ``diag``. Elementwise on tensors, so FlexAttention's mask_mod can call it too."""
+    if opts.causal:
+        keep = keep & (key <= diag)
+    if opts.window_left is not None:
+        keep = keep & (key >= diag - opts.window_left)
+    if opts.window_right is not None:
+        keep = keep & (key <= diag + opts.window_right)
+    return keep
+
+
+def modified_score(opts: AttentionOptions, s: Any, slope: Any, distance: Any) -> Any:
+    """The softcap, then the ALiBi penalty ``slope · distance`` (``slope`` None: no ALiBi)."""
+    if opts.softcap is not None:
+        s = opts.softcap * torch.tanh(s / opts.softcap)
+    return s if slope is None else s - slope * distance
 
 
 def visible(sq: int, sk: int, opts: AttentionOptions, device: torch.device) -> torch.Tensor:
     """Boolean [Sq, Sk]: key j is visible to query i (with d = i + alignment offset)."""
     diag = torch.arange(sq, device=device)[:, None] + (sk - sq if opts.alignment == "bottom_right" else 0)
     key = torch.arange(sk, device=device)[None, :]
-    mask = torch.ones(sq, sk, dtype=torch.bool, device=device)
-    if opts.causal:
-        mask &= key <= diag
-    if opts.window_left is not None:
-        mask &= key >= diag - opts.window_left
-    if opts.window_right is not None:
-        mask &= key <= diag + opts.window_right
-    return mask
+    return window_keep(opts, key, diag, torch.ones(sq, sk, dtype=torch.bool, device=device))
 
 
 def additive_bias(sq: int, sk: int, heads_q: int, opts: AttentionOptions, dtype: torch.dtype,

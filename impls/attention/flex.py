@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from impls.attention._masks import modified_score, window_keep
 from impls.attention.api import AttentionCase, AttentionImpl, validate_inputs, varlen_by_sequence, write_into
 from impls.base import Requirements
 from impls.registry import register
@@ -21,15 +22,7 @@ def _mask_mod(opts: AttentionOptions, sq: int, sk: int) -> Any:
     offset = sk - sq if opts.alignment == "bottom_right" else 0
 
     def mask(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
-        diag = q_idx + offset
-        keep = kv_idx >= 0
-        if opts.causal:
-            keep = keep & (kv_idx <= diag)
-        if opts.window_left is not None:
-            keep = keep & (kv_idx >= diag - opts.window_left)
-        if opts.window_right is not None:
-            keep = keep & (kv_idx <= diag + opts.window_right)
-        return keep
+        return window_keep(opts, kv_idx, q_idx + offset, kv_idx >= 0)
 
     return mask
 
@@ -38,11 +31,7 @@ def _score_mod(opts: AttentionOptions, sq: int, sk: int, slopes: torch.Tensor | 
     offset = sk - sq if opts.alignment == "bottom_right" else 0
 
     def score(s: Any, b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
-        if opts.softcap is not None:
-            s = opts.softcap * torch.tanh(s / opts.softcap)
-        if slopes is not None:
-            s = s - slopes[h] * (q_idx + offset - kv_idx).abs()
-        return s
+        return modified_score(opts, s, None if slopes is None else slopes[h], (q_idx + offset - kv_idx).abs())
 
     return score
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from impls.attention._masks import modified_score, window_keep
 from impls.base import Requirements
 from impls.paged.api import PagedAttentionImpl, PagedCase, validate_paged, write_into
 from impls.registry import register
@@ -76,22 +77,11 @@ class FlexPaged(PagedAttentionImpl):
 
         def mask_mod(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
             p = pos[b, kv_idx]
-            d = diag0[b] + q_idx
-            keep = p >= 0
-            if opts.causal:
-                keep = keep & (p <= d)
-            if opts.window_left is not None:
-                keep = keep & (p >= d - opts.window_left)
-            if opts.window_right is not None:
-                keep = keep & (p <= d + opts.window_right)
-            return keep
+            return window_keep(opts, p, diag0[b] + q_idx, p >= 0)
 
         def score_mod(s: Any, b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
-            if opts.softcap is not None:
-                s = opts.softcap * torch.tanh(s / opts.softcap)
-            if slopes is not None:
-                s = s - slopes[h] * (diag0[b] + q_idx - pos[b, kv_idx]).abs()
-            return s
+            distance = (diag0[b] + q_idx - pos[b, kv_idx]).abs()
+            return modified_score(opts, s, None if slopes is None else slopes[h], distance)
 
         block_mask = create_block_mask(mask_mod, bsz, None, sq, num_slots, device=q.device)
         k = k_cache.reshape(1, num_slots, hkv, dim).transpose(1, 2).expand(bsz, -1, -1, -1)

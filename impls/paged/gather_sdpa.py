@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from impls.attention._masks import window_keep
 from impls.base import Requirements
 from impls.paged.api import PagedAttentionImpl, PagedCase, validate_paged, write_into
 from impls.registry import register
@@ -25,14 +26,7 @@ def visible_mask(seqlens: torch.Tensor, sq: int, max_len: int, opts: AttentionOp
     j = torch.arange(max_len, device=seqlens.device)[None, None, :]
     n = seqlens.long()[:, None, None]
     diag = n - sq + torch.arange(sq, device=seqlens.device)[None, :, None]
-    mask = j < n
-    if opts.causal:
-        mask = mask & (j <= diag)
-    if opts.window_left is not None:
-        mask = mask & (j >= diag - opts.window_left)
-    if opts.window_right is not None:
-        mask = mask & (j <= diag + opts.window_right)
-    return mask[:, None]
+    return window_keep(opts, j, diag, j < n)[:, None]
 
 
 class GatherSdpa(PagedAttentionImpl):
