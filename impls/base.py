@@ -1,20 +1,21 @@
 """What every implementation declares, whatever its spec area.
 
-An implementation is an object with an ``area``, a ``name``, the ``requires`` it needs to run
-here, the inputs it supports (``unsupported(case)`` returns reasons, never a bare False) and a
-list of known non-conformances (``expected_failures``). Each area adds its own call API in
-``impls/<area>/api.py``; nothing here knows about tensors or money.
+An implementation is an object with an ``area``, a ``name``, the ``requires`` it needs to run here, its
+capabilities as data (the attributes below, each with a documented default), the inputs it cannot handle
+(``unsupported(case)`` returns reasons, never a bare False) and its known non-conformances
+(``expected_failures``). The suite reads these attributes; it never guesses and never looks at a name.
+Each area adds its call API in ``impls/<area>/api.py``; nothing here knows about tensors or money.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-AREAS = ("attention", "paged_attention", "kv_cache", "speculative", "usage", "billing")
+AREAS = ("attention", "paged", "kv_cache", "speculative", "usage", "billing", "rope")
 
 
 @dataclass(frozen=True)
@@ -45,36 +46,57 @@ class Requirements:
 
 @dataclass(frozen=True)
 class ExpectedFailure:
-    """A known non-conformance: the tests it fails, why, and where that is documented.
+    """A known non-conformance: the checks it fails, why, where that is documented, and the case that shows it.
 
-    ``test`` is an fnmatch pattern over the test function's name; ``when`` narrows it to the
-    cases (the area's case object) where the failure is expected. The suite reports an entry
-    that no longer fails as stale.
+    ``test`` is an fnmatch pattern over the check's name (an area declaration's check, e.g. ``forward`` or
+    ``nan_in_masked_out_key``, or a plain test function's name). ``when`` narrows it to the cases (the area's
+    case object) where the failure is expected; without it every case of the check is expected to fail.
+    ``example`` is the smallest case known to show the failure: the suite runs it as a strict expected
+    failure, so that an entry that no longer fails is reported as stale (without one, the suite searches the
+    check's cases for one that matches ``when`` and fails).
     """
 
     test: str
     reason: str
     link: str
     when: Callable[[Any], bool] | None = None
+    example: Any = None
 
     def __post_init__(self) -> None:
         if not self.reason or not self.link:
             raise ValueError(f"expected failure for {self.test!r} needs both a reason and a link")
 
-    def matches(self, test_name: str, case: Any = None) -> bool:
-        if not fnmatch.fnmatchcase(test_name, self.test):
+    def matches(self, check: str, case: Any = None) -> bool:
+        if not fnmatch.fnmatchcase(check, self.test):
             return False
         return self.when is None or (case is not None and bool(self.when(case)))
 
 
 class Implementation:
-    """Base of every implementation. Subclasses set the class attributes and the area's API."""
+    """Base of every implementation. Subclasses set the class attributes and the area's API.
+
+    Capabilities, read by the suite (defaults in brackets):
+
+    - ``dtypes`` [None: every dtype the area draws]: the dtypes it computes in; a drawn case in another
+      dtype is unsupported, with the reason saying which dtypes it takes.
+    - ``lacks`` [{}]: feature → why it is missing, for the features the area's cases name (``lse``, ``grad``,
+      ``greedy``, ``uniforms``, ...). A case that needs a feature listed here is unsupported with that reason.
+    - ``example_budget`` [None: the hypothesis profile's count]: examples per property test in the quick
+      profile, for an implementation whose calls are slow (an interpreter, a Python loop per request,
+      per-shape compilation). The thorough profile always runs the full count.
+    - ``call_cost_s`` [0.0]: wall seconds of one call here, roughly. Checks that need many calls (statistical
+      tests, fuzzing) size their sample from it and say what power or coverage remains.
+    """
 
     area: ClassVar[str] = ""
     name: str = ""
     description: str = ""
     requires: Requirements = Requirements()
     expected_failures: tuple[ExpectedFailure, ...] = ()
+    dtypes: tuple[str, ...] | None = None
+    lacks: Mapping[str, str] = {}
+    example_budget: int | None = None
+    call_cost_s: float = 0.0
     origin: str = ""  # set by the registry: the module or file that registered it
 
     def unavailable(self) -> list[str]:
@@ -82,18 +104,32 @@ class Implementation:
         return self.requires.unmet()
 
     def unsupported(self, case: Any) -> list[str]:
-        """Reasons it cannot handle ``case``; empty when it claims to."""
+        """Reasons it cannot handle ``case`` beyond its declared dtypes and ``lacks`` (shape limits, devices)."""
         return []
 
     def not_a_timing_target(self) -> str | None:
         """Why timings of this implementation here would mean nothing (e.g. an interpreter), or None."""
         return None
 
-    def expected_failure(self, test_name: str, case: Any = None) -> ExpectedFailure | None:
-        return next((x for x in self.expected_failures if x.matches(test_name, case)), None)
+    def expected_failure(self, check: str, case: Any = None) -> ExpectedFailure | None:
+        return next((x for x in self.expected_failures if x.matches(check, case)), None)
 
     def __repr__(self) -> str:
         return f"<{self.area} implementation {self.name!r}>"
+
+
+def declared_reasons(impl: Implementation, case: Any) -> list[str]:
+    """Every reason ``impl`` declines ``case``: its dtypes, its missing features, then its own ``unsupported``.
+
+    A case names its dtype as ``case.dtype`` and the features it needs as ``case.features()``.
+    """
+    reasons = []
+    dtype = getattr(case, "dtype", None)
+    if impl.dtypes is not None and dtype is not None and dtype not in impl.dtypes:
+        reasons.append(f"{impl.name} computes in {', '.join(impl.dtypes)}, not {dtype}")
+    features = case.features() if hasattr(case, "features") else ()
+    reasons += [impl.lacks[f] for f in sorted(features) if f in impl.lacks]
+    return reasons + list(impl.unsupported(case))
 
 
 def _importable(module: str) -> bool:

@@ -20,6 +20,8 @@ from pathlib import Path
 from impls.base import AREAS, Implementation
 
 ENTRY_POINT_GROUP = "tokenspec.implementations"
+OWN_PACKAGES = ("reference", "impls", "suite", "reports")
+ROOT = Path(__file__).resolve().parents[1]
 
 _registry: dict[str, Implementation] = {}
 _broken: list[BrokenModule] = []
@@ -101,11 +103,33 @@ def load_user_module(spec: str) -> object:
     return module
 
 
+class ModuleClash(ImportError):
+    """A plug-in's folder holds a module named like one of tokenspec's top-level packages."""
+
+
+def check_no_clash(folder: Path, plugin: str) -> None:
+    """Refuse a plug-in whose folder holds ``reference``, ``impls``, ``suite`` or ``reports`` of its own.
+
+    Those names are tokenspec's top-level packages: ``import reference`` inside the plug-in would silently
+    import tokenspec's, not the plug-in's sibling.
+    """
+    if folder.resolve() == ROOT:
+        return
+    for name in OWN_PACKAGES:
+        for clash in (folder / f"{name}.py", folder / name):
+            if clash.exists():
+                raise ModuleClash(
+                    f"--impl-module {plugin!r}: {clash} has the name of tokenspec's top-level package {name!r}, so "
+                    f"`import {name}` in the plug-in would import tokenspec's {ROOT / name}, not yours; rename "
+                    f"{clash.name} (tokenspec owns the names {', '.join(OWN_PACKAGES)})")
+
+
 def _import_user_module(spec: str) -> object:
     path = Path(spec)
     if spec.endswith(".py") or path.exists():
         if not path.is_file():
             raise FileNotFoundError(f"--impl-module {spec!r}: no such file")
+        check_no_clash(path.parent, spec)
         name = f"tokenspec_user_{path.stem}_{abs(hash(str(path.resolve())))}"
         module_spec = importlib.util.spec_from_file_location(name, path)
         assert module_spec and module_spec.loader
@@ -113,6 +137,10 @@ def _import_user_module(spec: str) -> object:
         sys.modules[name] = module
         module_spec.loader.exec_module(module)
         return module
+    found = importlib.util.find_spec(spec.split(".")[0])
+    if found is not None and found.origin:
+        top = Path(found.origin).parent
+        check_no_clash(top.parent if found.submodule_search_locations else top, spec)
     return importlib.import_module(spec)
 
 

@@ -71,7 +71,7 @@ def visible(seqlen_q: int, seqlen_k: int, opts: AttentionOptions) -> np.ndarray:
     return mask
 
 
-def check_shapes(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...],
+def validate_shapes(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...],
                  opts: AttentionOptions) -> None:
     """Raise ValueError naming the violated constraint."""
     if len(q_shape) != 4 or len(k_shape) != 4 or len(v_shape) != 4:
@@ -89,17 +89,23 @@ def check_shapes(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tu
         raise ValueError(f"alibi_slopes has {len(opts.alibi_slopes)} entries but there are {hq} query heads")
 
 
-def _scores(q: np.ndarray, k: np.ndarray, opts: AttentionOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def alibi_bias(seqlen_q: int, seqlen_k: int, opts: AttentionOptions) -> np.ndarray:
+    """The ALiBi term −slope_h·|d − j| as [Hq, Sq, Sk] (zeros [1, Sq, Sk] without slopes)."""
+    if opts.alibi_slopes is None:
+        return np.zeros((1, seqlen_q, seqlen_k))
+    d = np.arange(seqlen_q)[:, None] + opts.diagonal_offset(seqlen_q, seqlen_k)
+    distance = np.abs(d - np.arange(seqlen_k)[None, :])
+    return -np.asarray(opts.alibi_slopes, dtype=np.float64)[:, None, None] * distance
+
+
+def scores(q: np.ndarray, k: np.ndarray, opts: AttentionOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scores [B, Hq, Sq, Sk] (−inf where not visible), the pre-softcap scaled logits, and the mask."""
     hq, sq, dim = q.shape[1:]
     hkv, sk = k.shape[1], k.shape[2]
     k_per_q = np.repeat(k, hq // hkv, axis=1)  # head h reads kv head h // group
     raw = opts.resolved_scale(dim) * np.einsum("bhid,bhjd->bhij", q, k_per_q)
     s = opts.softcap * np.tanh(raw / opts.softcap) if opts.softcap is not None else raw.copy()
-    if opts.alibi_slopes is not None:
-        d = np.arange(sq)[:, None] + opts.diagonal_offset(sq, sk)
-        distance = np.abs(d - np.arange(sk)[None, :])
-        s = s - np.asarray(opts.alibi_slopes, dtype=np.float64)[None, :, None, None] * distance
+    s = s + alibi_bias(sq, sk, opts)[None]
     mask = visible(sq, sk, opts)
     s = np.where(mask, s, -np.inf)
     return s, raw, mask
@@ -108,10 +114,10 @@ def _scores(q: np.ndarray, k: np.ndarray, opts: AttentionOptions) -> tuple[np.nd
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, opts: AttentionOptions) -> tuple[np.ndarray, np.ndarray]:
     """Output [B, Hq, Sq, D] and lse [B, Hq, Sq], computed in float64."""
     q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
-    check_shapes(q.shape, k.shape, v.shape, opts)
+    validate_shapes(q.shape, k.shape, v.shape, opts)
     if k.shape[2] == 0:  # no keys at all: every row is fully masked
         return np.zeros(q.shape), np.full(q.shape[:3], -np.inf)
-    s, _, _ = _scores(q, k, opts)
+    s, _, _ = scores(q, k, opts)
     row_max = s.max(axis=-1, keepdims=True)
     any_visible = np.isfinite(row_max)
     shifted = np.exp(s - np.where(any_visible, row_max, 0.0))  # exp(−inf) = 0 for masked keys
@@ -133,7 +139,7 @@ def attention_grads(q: np.ndarray, k: np.ndarray, v: np.ndarray, d_out: np.ndarr
     """
     q, k, v, d_out = (np.asarray(x, dtype=np.float64) for x in (q, k, v, d_out))
     out, lse = attention(q, k, v, opts)
-    s, raw, _ = _scores(q, k, opts)
+    s, raw, _ = scores(q, k, opts)
     p = np.where(np.isfinite(lse)[..., None], np.exp(s - np.where(np.isfinite(lse), lse, 0.0)[..., None]), 0.0)
     b, hq, _, dim = q.shape
     hkv, sk = k.shape[1], k.shape[2]
@@ -152,7 +158,7 @@ def attention_grads(q: np.ndarray, k: np.ndarray, v: np.ndarray, d_out: np.ndarr
     return dq, dk, dv
 
 
-def check_cu_seqlens(cu_seqlens: np.ndarray, total: int, name: str) -> None:
+def validate_cu_seqlens(cu_seqlens: np.ndarray, total: int, name: str) -> None:
     cu = np.asarray(cu_seqlens)
     if cu.ndim != 1 or len(cu) < 2 or cu[0] != 0:
         raise ValueError(f"{name} must be 1-D, start at 0 and have at least 2 entries; got {cu.tolist()}")
@@ -170,8 +176,8 @@ def attention_varlen(q: np.ndarray, k: np.ndarray, v: np.ndarray, cu_seqlens_q: 
     Returns output [Tq, Hq, D] and lse [Tq, Hq].
     """
     q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
-    check_cu_seqlens(cu_seqlens_q, q.shape[0], "cu_seqlens_q")
-    check_cu_seqlens(cu_seqlens_k, k.shape[0], "cu_seqlens_k")
+    validate_cu_seqlens(cu_seqlens_q, q.shape[0], "cu_seqlens_q")
+    validate_cu_seqlens(cu_seqlens_k, k.shape[0], "cu_seqlens_k")
     if len(cu_seqlens_q) != len(cu_seqlens_k):
         raise ValueError(f"cu_seqlens_q has {len(cu_seqlens_q)} entries but cu_seqlens_k has {len(cu_seqlens_k)}")
     out = np.zeros(q.shape, dtype=np.float64)

@@ -15,7 +15,7 @@ import numpy as np
 from reference.attention import AttentionOptions, attention
 
 
-def check_paged(q_shape: tuple[int, ...], pool_shape: tuple[int, ...], table_shape: tuple[int, ...],
+def validate_shapes(q_shape: tuple[int, ...], pool_shape: tuple[int, ...], table_shape: tuple[int, ...],
                 seqlens: np.ndarray, opts: AttentionOptions) -> None:
     """Raise ValueError naming the violated constraint and the values given."""
     if len(q_shape) != 4 or len(pool_shape) != 4:
@@ -61,7 +61,7 @@ def paged_attention(q: np.ndarray, k_pool: np.ndarray, v_pool: np.ndarray, block
     block_table, seqlens = np.asarray(block_table, dtype=np.int64), np.asarray(seqlens, dtype=np.int64)
     if k_pool.shape != v_pool.shape:
         raise ValueError(f"k and v pools must have one shape; got {k_pool.shape} and {v_pool.shape}")
-    check_paged(q.shape, k_pool.shape, block_table.shape, seqlens, opts)
+    validate_shapes(q.shape, k_pool.shape, block_table.shape, seqlens, opts)
     out = np.zeros(q.shape)
     lse = np.full(q.shape[:3], -np.inf)
     for b, n in enumerate(seqlens.tolist()):

@@ -9,7 +9,8 @@ import pandas as pd
 
 from reports.store import Run
 
-OUTCOME_COLUMNS = ["run", "device", "impl", "area", "test", "params", "outcome", "reason", "duration_s"]
+OUTCOME_COLUMNS = ["run", "device", "impl", "area", "test", "check", "params", "outcome", "reason", "duration_s",
+                   "checked", "unsupported", "declared", "verdict"]
 BENCH_COLUMNS = ["run", "device", "impl", "area", "benchmark", "case", "seqlen", "baseline", "metric", "value"]
 
 
@@ -19,17 +20,32 @@ def outcomes_frame(runs: list[Run]) -> pd.DataFrame:
         device = run.meta.get("device", "?")
         for o in run.outcomes:
             test = str(o.get("nodeid", "")).split("::")[-1].split("[")[0]
+            tally = o.get("tally") or {}
             rows.append((run.name, device, o.get("impl") or "(suite)", o.get("area") or "suite", test,
-                         json.dumps(o.get("params", {}), sort_keys=True), o["outcome"], o.get("reason", ""),
-                         o.get("duration_s", 0.0)))
+                         o.get("check", ""), json.dumps(o.get("params", {}), sort_keys=True), o["outcome"],
+                         o.get("reason", ""), o.get("duration_s", 0.0), int(tally.get("checked", 0)),
+                         dict(tally.get("unsupported", {})), dict(tally.get("declared", {})), o.get("verdict", "")))
     return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
 
 
 def conformance_matrix(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Implementation × area → counts of each outcome."""
+    """Implementation × area → items per outcome, plus the cases behind them: ``cases_checked`` (distinct cases
+    checked), ``cases_unsupported`` (drawn cases declined, by any reason) and ``cases_declared`` (drawn cases
+    covered by a declared non-conformance, not checked)."""
     if outcomes.empty:
         return pd.DataFrame()
-    return outcomes.groupby(["impl", "area", "outcome"]).size().unstack("outcome", fill_value=0)
+    items = outcomes.groupby(["impl", "area", "outcome"]).size().unstack("outcome", fill_value=0)
+    cases = outcomes.assign(cases_unsupported=outcomes.unsupported.map(lambda d: sum(d.values())),
+                            cases_declared=outcomes.declared.map(lambda d: sum(d.values())))
+    sums = cases.groupby(["impl", "area"])[["checked", "cases_unsupported", "cases_declared"]].sum()
+    return items.join(sums.rename(columns={"checked": "cases_checked"}))
+
+
+def unsupported_reasons(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """One row per (implementation, area, reason): how many drawn cases were declined for it."""
+    rows = [(r.impl, r.area, reason, n) for r in outcomes.itertuples() for reason, n in r.unsupported.items()]
+    frame = pd.DataFrame(rows, columns=["impl", "area", "reason", "cases"])
+    return frame.groupby(["impl", "area", "reason"], as_index=False).cases.sum()
 
 
 def benchmarks_frame(runs: list[Run]) -> pd.DataFrame:

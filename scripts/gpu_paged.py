@@ -180,7 +180,7 @@ def main() -> None:
     args = parser.parse_args()
     t0 = time.time()
     registry.discover(entry_points=False)
-    impls = [i for i in registry.all_implementations("paged_attention")
+    impls = [i for i in registry.all_implementations("paged")
              if isinstance(i, PagedAttentionImpl) and not i.unavailable()]
     result: dict[str, Any] = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
                               "impls": [i.name for i in impls]}

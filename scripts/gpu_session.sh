@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# One GPU call: environment, flash-attn 4 from carried wheels, the conformance suite compiled (no
-# interpreter), then the kernel scripts. Everything raw goes under $OUT. Usage on the device machine:
-#   bash scripts/gpu_session.sh [conformance|flash|paged|all]
+# One GPU call: the environment, flash-attn 4 from carried wheels, the conformance suite compiled (no
+# interpreter), then the benchmarks at the issue sizes with the in-run peak calibration. A GPU run is the
+# suite: everything goes through pytest and into one stored run under $OUT/store.
+#   bash scripts/gpu_session.sh [conformance|bench|all]      (on the device machine, from the repo root)
 set -uo pipefail
-export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 TOKENSPEC_PROFILE="${TOKENSPEC_PROFILE:-quick}"
 OUT="${OUT:-/tmp/out}"
-mkdir -p "$OUT"
+mkdir -p "$OUT/store"
 what="${1:-all}"
 
 {
-    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,power.draw,pstate --format=csv
     python3 -c "import torch, triton, sys; print('python', sys.version.split()[0]); print('torch', torch.__version__, 'cuda', torch.version.cuda); print('triton', triton.__version__); print(torch.cuda.get_device_name(), torch.cuda.get_device_capability())"
 } > "$OUT/environment.txt" 2>&1
 cat "$OUT/environment.txt"
@@ -25,13 +26,12 @@ fi
 python3 -c "import flash_attn.cute as f; print('flash_attn.cute', getattr(f, '__version__', '?'))" 2>&1 | tail -1
 
 if [[ $what == conformance || $what == all ]]; then
-    timeout 420 python3 -m pytest suite -q -p no:cacheprovider -x --maxfail=50 --benchmark-skip \
-        --junitxml="$OUT/conformance.xml" 2>&1 | tail -60 > "$OUT/conformance_tail.log"
+    timeout "${CONFORMANCE_S:-300}" python3 -m pytest suite -q -p no:cacheprovider --maxfail=50 --benchmark-skip \
+        --store "$OUT/store" --junitxml="$OUT/conformance.xml" 2>&1 | tail -80 > "$OUT/conformance_tail.log"
     cat "$OUT/conformance_tail.log"
 fi
-if [[ $what == flash || $what == all ]]; then
-    timeout 300 python3 scripts/gpu_flash.py --out "$OUT" 2>&1 | tee "$OUT/flash.log" | tail -60
-fi
-if [[ $what == paged || $what == all ]]; then
-    timeout 240 python3 scripts/gpu_paged.py --out "$OUT" 2>&1 | tee "$OUT/paged.log" | tail -60
+if [[ $what == bench || $what == all ]]; then
+    timeout "${BENCH_S:-200}" python3 -m pytest suite/test_benchmarks.py -q -p no:cacheprovider --benchmark-only \
+        --store "$OUT/store" --benchmark-json="$OUT/benchmarks.json" 2>&1 | tail -80 > "$OUT/bench_tail.log"
+    cat "$OUT/bench_tail.log"
 fi

@@ -1,25 +1,40 @@
-"""The pytest plugin that turns the registry into parametrized, self-explaining tests.
+"""The pytest plugin that turns the registry and the area declarations into self-explaining tests.
 
-A test asks for an implementation of an area by naming the fixture ``<area>_impl``
-(``attention_impl``, ``billing_impl``, ...). It is parametrized over every registered
-implementation of that area. One that cannot run here is still collected and skipped with its
-reasons; one named in no ``--impl`` is deselected. Expected failures declared by an adapter become
-strict xfails, and one that passes is reported as a stale expected failure.
+- ``suite/test_conformance.py`` and ``suite/test_benchmarks.py`` are parametrized here over every declared
+  area × every registered implementation of it × every check (or benchmark case) of the area.
+- A plain test asks for one area's implementations by naming the fixture ``<area>_impl``.
+- An implementation that cannot run here is still collected and skipped with its reasons; one named in no
+  ``--impl`` is deselected.
+- Expected failures: a declaration without ``when`` marks the whole check a strict xfail at collection; one
+  with ``when`` marks the pinned examples it covers (at run time) and gets its own ``test_declared_failure``
+  item for the property cases it covers. An entry that passes is reported as a *stale expected failure*,
+  listed once per entry at the end of the run.
+- Every item's record (outcome, tally of checked / unsupported / declared cases, the verdict) goes to the
+  results store with ``--store``.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from impls import registry
-from impls.base import AREAS, Implementation
+from impls.base import AREAS, ExpectedFailure, Implementation
+from suite.engine.area import Area, Benchmark, Property, declared_areas
+from suite.engine.runner import Tally
 
 AREA_FIXTURES = {f"{area}_impl": area for area in AREAS}
 STALE = "stale expected failure"
+GENERIC = {"test_property": "properties", "test_example": "examples", "test_error_input": "errors"}
 _recorded: list[dict[str, Any]] = []
+_stale: dict[tuple[str, str], list[str]] = {}
+_started = datetime.now(UTC).isoformat()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,42 +79,118 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
+# ---- parametrization -----------------------------------------------------------------------------------------------
+
+def _unavailable_marks(impl: Implementation) -> list[pytest.MarkDecorator]:
+    reasons = impl.unavailable()
+    return [pytest.mark.skip(reason=f"{impl.name} unavailable: {'; '.join(reasons)}")] if reasons else []
+
+
+def _whole_check_xfail(impl: Implementation, name: str) -> list[pytest.MarkDecorator]:
+    known = next((x for x in impl.expected_failures if x.when is None and x.matches(name)), None)
+    return [pytest.mark.xfail(reason=f"{known.reason} ({known.link})", strict=True)] if known else []
+
+
+def _declared_items(area: Area, impl: Implementation) -> Iterator[tuple[ExpectedFailure, list[Property]]]:
+    for known in impl.expected_failures:
+        if known.when is None:
+            continue
+        props = [p for p in area.properties if fnmatch.fnmatchcase(p.name, known.test)]
+        if props:
+            yield known, props
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    for fixture, area in AREA_FIXTURES.items():
+    name = metafunc.function.__name__
+    if {"impl", "check"} <= set(metafunc.fixturenames) and name in (*GENERIC, "test_declared_failure"):
+        params = []
+        for area in declared_areas():
+            for impl in registry.all_implementations(area.id):
+                marks = _unavailable_marks(impl)
+                if name == "test_declared_failure":
+                    for n, (known, props) in enumerate(_declared_items(area, impl)):
+                        xfail = pytest.mark.xfail(reason=f"{known.reason} ({known.link})", strict=True)
+                        params.append(pytest.param(impl, (known, props), marks=[*marks, xfail],
+                                                   id=f"{impl.name}-{area.id}.declared.{n}"))
+                    continue
+                for check in getattr(area, GENERIC[name]):
+                    params.append(pytest.param(impl, check, marks=[*marks, *_whole_check_xfail(impl, check.name)],
+                                               id=f"{impl.name}-{area.id}.{check.id}"))
+        metafunc.parametrize(("impl", "check"), params)
+        return
+    if {"impl", "bench"} <= set(metafunc.fixturenames):
+        params = []
+        for area in declared_areas():
+            for bench in area.benchmarks:
+                for impl in registry.all_implementations(area.id):
+                    for i, case in enumerate(bench.cases):
+                        params.append(pytest.param(impl, (bench, case), marks=_unavailable_marks(impl),
+                                                   id=f"{impl.name}-{area.id}.{bench.name}.{_case_id(bench, case, i)}"))
+        metafunc.parametrize(("impl", "bench"), params)
+        return
+    for fixture, area_id in AREA_FIXTURES.items():
         if fixture not in metafunc.fixturenames:
             continue
-        params = []
-        for impl in registry.all_implementations(area):
-            reasons = impl.unavailable()
-            marks = [pytest.mark.skip(reason=f"{impl.name} unavailable: {'; '.join(reasons)}")] if reasons else []
-            params.append(pytest.param(impl, id=impl.name, marks=marks))
+        params = [pytest.param(impl, id=impl.name, marks=[*_unavailable_marks(impl),
+                                                         *_whole_check_xfail(impl, name)])
+                  for impl in registry.all_implementations(area_id)]
         metafunc.parametrize(fixture, params)
+
+
+def _case_id(bench: Benchmark, case: Any, index: int) -> str:
+    fields = bench.describe(case)
+    return "-".join(f"{v}" for v in fields.values()) if fields else str(index)
 
 
 def implementation_of(item: pytest.Item) -> Implementation | None:
     params = getattr(getattr(item, "callspec", None), "params", {})
-    return next((v for k, v in params.items() if k in AREA_FIXTURES), None)
+    return next((v for v in params.values() if isinstance(v, Implementation)), None)
+
+
+def check_of(item: pytest.Item) -> str:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    check = params.get("check")
+    if isinstance(check, tuple):
+        return f"declared:{check[0].test}"
+    return getattr(check, "id", "") or getattr(item, "originalname", item.name)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     selected = getattr(config, "_tokenspec_selected", None)
-    keep, drop = [], []
+    if selected is None:
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         impl = implementation_of(item)
-        if impl is None:
-            keep.append(item)
-            continue
-        if selected is not None and impl.name not in selected:
-            drop.append(item)
-            continue
-        keep.append(item)
-        expected = impl.expected_failure(getattr(item, "originalname", item.name))
-        if expected is not None and expected.when is None:
-            item.add_marker(pytest.mark.xfail(reason=f"{expected.reason} ({expected.link})", strict=True))
+        (drop if impl is not None and impl.name not in selected else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
 
+
+# ---- inside a test ----------------------------------------------------------------------------------------------
+
+def expect_failure_if_declared(node: pytest.Item, impl: Implementation, check: str, case: Any = None) -> None:
+    """A pinned case covered by a declared expected failure runs as a strict expected failure."""
+    known = impl.expected_failure(check, case)
+    if known is not None and known.when is not None:
+        node.add_marker(pytest.mark.xfail(reason=f"{known.reason} ({known.link})", strict=True))
+
+
+@contextmanager
+def keep_tally(node: pytest.Item) -> Iterator[Tally]:
+    """The item's tally (and the verdict of a failure) goes into its record, whatever the outcome."""
+    tally = Tally()
+    try:
+        yield tally
+    finally:
+        node.user_properties.append(("tokenspec_tally", tally.record()))
+        if tally.last_failure:
+            node.user_properties.append(("tokenspec_verdict", tally.last_failure[:4000]))
+
+
+# ---- outcomes ------------------------------------------------------------------------------------------------------
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -107,10 +198,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     impl = implementation_of(item)
     if impl is not None:
-        params = {k: repr(v) for k, v in item.callspec.params.items() if k not in AREA_FIXTURES}  # type: ignore[attr-defined]
-        report.user_properties.append(("tokenspec", {"impl": impl.name, "area": impl.area, "params": params}))
+        params = {k: repr(v) for k, v in item.callspec.params.items()  # type: ignore[attr-defined]
+                  if not isinstance(v, Implementation) and k != "check"}
+        report.user_properties.append(("tokenspec", {"impl": impl.name, "area": impl.area,
+                                                     "check": check_of(item), "params": params}))
     if report.failed and "XPASS(strict)" in str(report.longrepr):
-        report.longrepr = f"{STALE}: {report.longrepr} -- this entry no longer fails; remove it from the list"
+        reason = str(report.longrepr).removeprefix("[XPASS(strict)] ")
+        report.longrepr = f"{STALE}: {reason} -- this entry no longer fails; remove it from the list"
         report.user_properties.append(("tokenspec_stale", True))
 
 
@@ -130,22 +224,34 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     props: dict[str, Any] = dict(report.user_properties)
     info: dict[str, Any] = props.get("tokenspec", {})
     reason = ""
-    if report.skipped and isinstance(report.longrepr, tuple):
+    if hasattr(report, "wasxfail"):
+        reason = report.wasxfail
+    elif report.skipped and isinstance(report.longrepr, tuple):
         reason = str(report.longrepr[2]).removeprefix("Skipped: ")
     elif report.failed:
         crash = getattr(report.longrepr, "reprcrash", None)
         reason = crash.message if crash is not None else str(report.longrepr)[-2000:]
-    elif hasattr(report, "wasxfail"):
-        reason = report.wasxfail
+    if props.get("tokenspec_stale"):
+        _stale.setdefault((info.get("impl", ""), reason), []).append(report.nodeid)
     _recorded.append({
         "nodeid": report.nodeid, "phase": report.when, "impl": info.get("impl", ""),
-        "area": info.get("area", ""), "params": info.get("params", {}),
+        "area": info.get("area", ""), "check": info.get("check", ""), "params": info.get("params", {}),
         "outcome": outcome_of(report), "reason": reason, "duration_s": report.duration,
+        "tally": props.get("tokenspec_tally", {}), "verdict": props.get("tokenspec_verdict", ""),
     })
 
 
 def recorded_outcomes() -> list[dict[str, Any]]:
     return list(_recorded)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _stale:
+        return
+    terminalreporter.section(STALE + "s")
+    for (impl, reason), nodes in sorted(_stale.items()):
+        terminalreporter.write_line(f"{impl}: {reason}")
+        terminalreporter.write_line(f"    passes on {len(nodes)} item(s), e.g. {nodes[0]}")
 
 
 _benchmark_json: dict[str, Any] = {}
@@ -162,13 +268,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if not store or hasattr(config, "workerinput"):
         return
     import sys
-    from datetime import UTC, datetime
     from pathlib import Path
+
+    from hypothesis import settings
 
     from reports.environment import environment
     from reports.store import save_run
 
-    meta = {**environment(), "command": sys.argv, "saved": datetime.now(UTC).isoformat(),
-            "hypothesis_profile": os.environ.get("TOKENSPEC_PROFILE", "quick")}
+    meta = {**environment(), "command": sys.argv, "started": _started, "saved": datetime.now(UTC).isoformat(),
+            "hypothesis_profile": settings.get_current_profile_name()}
     path = save_run(meta, _recorded, dict(_benchmark_json), root=Path(store))
     print(f"\ntokenspec: run stored in {path}")

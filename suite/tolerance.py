@@ -6,15 +6,18 @@ An implementation in dtype T passes for an output x when
 and x holds no NaN (nor an infinity the reference does not have). ``baseline_T`` is the plain
 eager PyTorch computation in T; k = 2 for outputs and 3 for gradients.
 
-noise_max bounds what rounding alone can cost an implementation that sums in another order than
-eager: the rounding of the output to T (ε_T · max|ref|) plus ε_T times the magnitude that rounding
-the scores propagates to the output. A score s = scale·q·k rounds by about ε_T · scale·Σ|q_d k_d|
-(the dot product of absolute values, not |s|: cancellation in q·k does not cancel its rounding),
-and a perturbation δ of the scores of a row moves the output by at most δ · max|V|. For the
-gradients the propagated magnitudes come from dS = P ⊙ (dP − rowsum(dO ⊙ O)), see
-``suite.attention.check``.
-noise_mean is the rounding of T at the mean magnitude of the output and at the magnitude of the terms
-it is summed from, ε_T · (mean|ref| + terms).
+The noise terms bound what rounding alone can cost an implementation that sums in another order than
+eager. Perturb the scores of row i by δ_ij: to first order the output moves by
+    δo_i = Σ_j P_ij (δ_ij − Σ_l P_il δ_il) v_j = Σ_j P_ij δ_ij (v_j − o_i),
+so |δo_i| ≤ max_j |δ_ij| · max|V| (twice that at worst; the baseline term carries the rest). A score
+s = scale·q·k rounded in T moves by about ε_T · a_ij with a_ij = scale·Σ_d|q_d k_d| (+ the ALiBi term):
+the dot product of absolute values, not |s|, since cancellation in q·k does not cancel its rounding.
+With r_i = max_j a_ij over the keys row i sees, the bound of row i is ε_T · r_i · max|V|. The max rule
+takes the largest row, the mean rule the mean over rows of the same per-row bound:
+    noise_max  = ε_T · (max|ref|  + max_i r_i · max|V|)
+    noise_mean = ε_T · (mean|ref| + terms + mean_i r_i · max|V|)
+(``terms`` = max|V|: the rounding of the terms an output near 0 by cancellation is summed from). For the
+gradients the propagated magnitudes come from dS = P ⊙ (dP − rowsum(dO ⊙ O)), see ``suite.attention.check``.
 """
 
 from __future__ import annotations
@@ -51,13 +54,13 @@ class Comparison:
 
 
 def compare(name: str, got: np.ndarray, ref: np.ndarray, baseline: np.ndarray, dtype: str, k: float,
-            propagated: float, terms: float) -> Comparison:
+            propagated: float, terms: float, propagated_mean: float | None = None) -> Comparison:
     """Apply the policy to one output; ``got`` and ``baseline`` are upcast to float64 by the caller.
 
-    ``propagated`` is the magnitude that rounding the inputs of the last products can move this
-    output by, in units of ε_T (for the attention output: max scale·|Q||K|ᵀ · max|V|); ``terms`` is
-    the magnitude of the terms the output is made of (for the output: max|V|), whose rounding sets
-    the floor of the mean check where the output itself is near 0 by cancellation.
+    ``propagated`` is the largest magnitude that rounding the scores can move this output by, in units of
+    ε_T (for the attention output: max_i r_i · max|V|), and ``propagated_mean`` the same bound averaged over
+    the rows (default: ``propagated``); ``terms`` is the magnitude of the terms the output is made of (for
+    the output: max|V|), whose rounding sets the floor of the mean check where the output is near 0.
     """
     got, ref, baseline = (np.asarray(x, dtype=np.float64) for x in (got, ref, baseline))
     if got.shape != ref.shape:
@@ -78,7 +81,7 @@ def compare(name: str, got: np.ndarray, ref: np.ndarray, baseline: np.ndarray, d
     base_err = np.where(np.isfinite(base_err), base_err, 0.0)  # a baseline NaN only loosens nothing
     ref_abs = np.abs(ref[finite])
     noise_max = eps * ref_abs.max() + eps * propagated
-    noise_mean = eps * ref_abs.mean() + eps * terms
+    noise_mean = eps * ref_abs.mean() + eps * terms + eps * (propagated if propagated_mean is None else propagated_mean)
     err_max = float(err.max()) if err.size else 0.0
     err_mean = float(err.mean()) if err.size else 0.0
     bound_max = k * float(base_err.max()) + noise_max

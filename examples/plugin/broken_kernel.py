@@ -20,10 +20,10 @@ _spec.loader.exec_module(_base)
 class BrokenChunkedAttention(_base.ChunkedAttention):  # type: ignore[name-defined,misc]
     name = "chunked-broken-example"
 
-    def forward(self, q, k, v, opts, out=None):  # type: ignore[no-untyped-def]
+    def forward(self, q, k, v, opts, out=None, **asked):  # type: ignore[no-untyped-def]
         if opts.causal:
             opts = dataclasses.replace(opts, alignment="top_left")
-        return super().forward(q, k, v, opts, out)
+        return super().forward(q, k, v, opts, out, **asked)
 
 
 def implementations() -> list[BrokenChunkedAttention]:

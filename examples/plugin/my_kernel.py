@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from impls.attention.api import AttentionCase, AttentionImpl, validate_inputs, write_into
+from impls.attention.api import AttentionCase, AttentionImpl, validate, write_into
 from impls.base import Requirements
 from reference.attention import AttentionOptions
 
@@ -21,28 +21,14 @@ class ChunkedAttention(AttentionImpl):
     requires = Requirements(modules=("torch",))
     chunk = 16
 
-    def unsupported(self, case: AttentionCase) -> list[str]:
-        o = case.options
-        reasons = []
-        if o.window_left is not None or o.window_right is not None:
-            reasons.append("no sliding window")
-        if o.alibi_slopes is not None:
-            reasons.append("no ALiBi")
-        if o.softcap is not None:
-            reasons.append("no softcap")
-        if case.varlen:
-            reasons.append("no packed variable-length batches")
-        if case.needs_grad:
-            reasons.append("forward only")
-        return reasons
+    lacks = {"window": "no sliding window", "alibi": "no ALiBi", "softcap": "no softcap",
+             "varlen": "no packed variable-length batches", "grad": "forward only"}
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
-                out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        validate_inputs(q, k, v, opts)
-        unsupported = self.unsupported(AttentionCase(q.shape[0], q.shape[1], k.shape[1], q.shape[2], k.shape[2],
-                                                     q.shape[3], "float32", "cpu", opts))
-        if unsupported:
-            raise NotImplementedError(f"{self.name}: {'; '.join(unsupported)}")
+                out: torch.Tensor | None = None, *, need_lse: bool = False,
+                need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        validate(q, k, v, opts)
+        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
         group = q.shape[1] // k.shape[1]
         qf = q.float() * opts.resolved_scale(q.shape[-1])
         kf, vf = k.float().repeat_interleave(group, 1), v.float().repeat_interleave(group, 1)

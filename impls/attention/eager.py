@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from impls.attention import _masks as masks
-from impls.attention.api import AttentionCase, AttentionImpl, validate_inputs, varlen_by_sequence, write_into
+from impls.attention.api import AttentionImpl, validate, varlen_by_sequence, write_into
 from impls.base import Requirements
 from impls.registry import register
 from reference.attention import AttentionOptions
@@ -16,28 +16,16 @@ class EagerAttention(AttentionImpl):
     description = "softmax(scale·QKᵀ + bias)·V in the input dtype with torch ops; masks built with torch.arange"
     requires = Requirements(modules=("torch",))
 
-    def unsupported(self, case: AttentionCase) -> list[str]:
-        return []
-
     def visible(self, sq: int, sk: int, opts: AttentionOptions, device: torch.device) -> torch.Tensor:
         return masks.visible(sq, sk, opts, device)
 
     def scores(self, q: torch.Tensor, k: torch.Tensor, opts: AttentionOptions) -> torch.Tensor:
-        sq, sk = q.shape[-2], k.shape[-2]
-        s = (q @ k.transpose(-1, -2)) * opts.resolved_scale(q.shape[-1])
-        if opts.softcap is not None:
-            s = opts.softcap * torch.tanh(s / opts.softcap)
-        if opts.alibi_slopes is not None:
-            offset = sk - sq if opts.alignment == "bottom_right" else 0
-            diag = torch.arange(sq, device=q.device)[:, None] + offset
-            distance = (diag - torch.arange(sk, device=q.device)[None, :]).abs()
-            slopes = torch.tensor(opts.alibi_slopes, device=q.device, dtype=torch.float32)[:, None, None]
-            s = s - (slopes * distance).to(s.dtype)
-        return s
+        return masks.scores(q, k, opts)
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
-                out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        validate_inputs(q, k, v, opts)
+                out: torch.Tensor | None = None, *, need_lse: bool = False,
+                need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        validate(q, k, v, opts)
         group = q.shape[1] // k.shape[1]
         k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
         mask = self.visible(q.shape[-2], k.shape[-2], opts, q.device)
@@ -50,8 +38,9 @@ class EagerAttention(AttentionImpl):
 
     def forward_varlen(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens_q: torch.Tensor,
                        cu_seqlens_k: torch.Tensor, max_seqlen_q: int, max_seqlen_k: int, opts: AttentionOptions,
-                       out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return varlen_by_sequence(self, q, k, v, cu_seqlens_q, cu_seqlens_k, opts, out)
+                       out: torch.Tensor | None = None, *, need_lse: bool = False
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return varlen_by_sequence(self, q, k, v, cu_seqlens_q, cu_seqlens_k, opts, out, need_lse)
 
 
 register(EagerAttention())

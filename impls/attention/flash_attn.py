@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from impls.attention.api import AttentionCase, AttentionImpl, validate_inputs, write_into
+from impls.attention.api import AttentionCase, AttentionImpl, validate, write_into
 from impls.base import Requirements
 from impls.registry import register
 from reference.attention import AttentionOptions
@@ -36,24 +36,23 @@ class FlashApi:
 
 
 class FlashAttn(AttentionImpl):
+    dtypes = ("float16", "bfloat16")
+
     def __init__(self, name: str, api: FlashApi, description: str) -> None:
         self.name, self.api, self.description = name, api, description
         self.requires = Requirements(modules=(api.module,), device="cuda", min_compute_capability=api.min_capability)
+        self.lacks = {} if api.has_alibi else {"alibi": f"{api.module} has no alibi_slopes argument"}
 
     def unsupported(self, case: AttentionCase) -> list[str]:
         o, api = case.options, self.api
         reasons = []
-        if case.dtype not in ("float16", "bfloat16"):
-            reasons.append(f"flash-attn takes float16 and bfloat16, not {case.dtype}")
         if case.head_dim > api.max_head_dim or case.head_dim % api.head_dim_multiple:
             reasons.append(f"{api.module} needs head_dim <= {api.max_head_dim} and a multiple of "
                            f"{api.head_dim_multiple}; got {case.head_dim}")
         positional = o.causal or o.window_left is not None or o.window_right is not None or o.alibi_slopes
-        if positional and o.alignment == "top_left" and case.seqlen_q != case.seqlen_k:
+        if positional and o.alignment == "top_left" and any(sq != sk for sq, sk in case.lengths()):
             reasons.append("flash-attn aligns causal masks, windows and ALiBi bottom-right; top_left differs when "
                            "Sq != Sk")
-        if o.alibi_slopes is not None and not api.has_alibi:
-            reasons.append(f"{api.module} has no alibi_slopes argument")
         if self.api.max_capability and case.device == "cuda" and torch.cuda.is_available() and \
                 torch.cuda.get_device_capability() > self.api.max_capability:
             reasons.append(f"{api.module} is built for compute capability up to {api.max_capability}")
@@ -76,17 +75,11 @@ class FlashAttn(AttentionImpl):
         result = fn(*args, **{self.api.lse_flag: True}, **kwargs)
         return result[0], result[1]
 
-    def _refuse(self, q: torch.Tensor, k: torch.Tensor, opts: AttentionOptions, varlen: bool = False) -> None:
-        dims = (q.shape[0], q.shape[1], k.shape[1], q.shape[2], k.shape[2], q.shape[3]) if not varlen else \
-            (1, q.shape[1], k.shape[1], 1, 1, q.shape[2])
-        reasons = self.unsupported(AttentionCase(*dims, str(q.dtype).removeprefix("torch."), q.device.type, opts))
-        if reasons:
-            raise NotImplementedError(f"{self.name}: " + "; ".join(reasons))
-
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
-                out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        validate_inputs(q, k, v, opts)
-        self._refuse(q, k, opts)
+                out: torch.Tensor | None = None, *, need_lse: bool = False,
+                need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        validate(q, k, v, opts)
+        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
         kwargs = self._options(opts, q.shape[-1])
         if "alibi_slopes" in kwargs:
             kwargs["alibi_slopes"] = kwargs["alibi_slopes"].to(q.device)
@@ -96,8 +89,9 @@ class FlashAttn(AttentionImpl):
 
     def forward_varlen(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens_q: torch.Tensor,
                        cu_seqlens_k: torch.Tensor, max_seqlen_q: int, max_seqlen_k: int, opts: AttentionOptions,
-                       out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        self._refuse(q, k, opts, varlen=True)
+                       out: torch.Tensor | None = None, *, need_lse: bool = False
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, cu_seqlens=(cu_seqlens_q, cu_seqlens_k)))
         kwargs = self._options(opts, q.shape[-1])
         if "alibi_slopes" in kwargs:
             kwargs["alibi_slopes"] = kwargs["alibi_slopes"].to(q.device)

@@ -12,14 +12,14 @@ from typing import Any
 import torch
 
 from impls.attention._masks import modified_score, window_keep
-from impls.attention.api import AttentionCase, AttentionImpl, validate_inputs, varlen_by_sequence, write_into
+from impls.attention.api import AttentionCase, AttentionImpl, validate, varlen_by_sequence, write_into
 from impls.base import Requirements
 from impls.registry import register
 from reference.attention import AttentionOptions
 
 
 def _mask_mod(opts: AttentionOptions, sq: int, sk: int) -> Any:
-    offset = sk - sq if opts.alignment == "bottom_right" else 0
+    offset = opts.diagonal_offset(sq, sk)
 
     def mask(b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
         return window_keep(opts, kv_idx, q_idx + offset, kv_idx >= 0)
@@ -28,7 +28,7 @@ def _mask_mod(opts: AttentionOptions, sq: int, sk: int) -> Any:
 
 
 def _score_mod(opts: AttentionOptions, sq: int, sk: int, slopes: torch.Tensor | None) -> Any:
-    offset = sk - sq if opts.alignment == "bottom_right" else 0
+    offset = opts.diagonal_offset(sq, sk)
 
     def score(s: Any, b: Any, h: Any, q_idx: Any, kv_idx: Any) -> Any:
         return modified_score(opts, s, None if slopes is None else slopes[h], (q_idx + offset - kv_idx).abs())
@@ -48,10 +48,7 @@ class FlexAttention(AttentionImpl):
     description = "torch.nn.attention.flex_attention; torch.compile'd on CUDA, eager on the CPU"
     requires = Requirements(modules=("torch",))
 
-    @property
-    def ci_examples(self) -> int | None:
-        """Eager FlexAttention on the CPU is slow, and every new shape compiles on CUDA: fewer examples."""
-        return 4
+    example_budget = 4  # eager FlexAttention on the CPU is slow, and every new shape compiles on CUDA
 
     def unsupported(self, case: AttentionCase) -> list[str]:
         reasons = []
@@ -62,10 +59,12 @@ class FlexAttention(AttentionImpl):
         return reasons
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
-                out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                out: torch.Tensor | None = None, *, need_lse: bool = False,
+                need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         from torch.nn.attention.flex_attention import AuxRequest, create_block_mask, flex_attention
 
-        validate_inputs(q, k, v, opts)
+        validate(q, k, v, opts)
+        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
         sq, sk = q.shape[2], k.shape[2]
         masked = opts.causal or opts.window_left is not None or opts.window_right is not None
         block_mask = create_block_mask(_mask_mod(opts, sq, sk), None, None, sq, sk, device=q.device) \
@@ -81,8 +80,9 @@ class FlexAttention(AttentionImpl):
 
     def forward_varlen(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens_q: torch.Tensor,
                        cu_seqlens_k: torch.Tensor, max_seqlen_q: int, max_seqlen_k: int, opts: AttentionOptions,
-                       out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return varlen_by_sequence(self, q, k, v, cu_seqlens_q, cu_seqlens_k, opts, out)
+                       out: torch.Tensor | None = None, *, need_lse: bool = False
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return varlen_by_sequence(self, q, k, v, cu_seqlens_q, cu_seqlens_k, opts, out, need_lse)
 
 
 register(FlexAttention())

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from impls.attention._masks import additive_bias, needs_mask, visible
-from impls.attention.api import AttentionCase, AttentionImpl, validate_inputs, varlen_by_sequence, write_into
+from impls.attention._masks import additive_bias, needs_mask
+from impls.attention.api import AttentionCase, AttentionImpl, has_empty_rows, validate, varlen_by_sequence, write_into
 from impls.base import ExpectedFailure, Requirements
 from impls.registry import register
 from reference.attention import AttentionOptions
@@ -35,11 +35,14 @@ class BackendLimits:
 
 
 class SdpaAttention(AttentionImpl):
+    lacks = {"lse": "SDPA does not return the log-sum-exp", "softcap": "SDPA has no softcap (it is not an additive bias)"}
+
     def __init__(self, name: str, limits: BackendLimits, description: str,
                  expected_failures: tuple[ExpectedFailure, ...] = ()) -> None:
         self.name = name
         self.limits = limits
         self.description = description
+        self.dtypes = limits.dtypes
         self.requires = Requirements(modules=("torch",), device=limits.device,
                                      min_compute_capability=limits.min_capability)
         self.expected_failures = expected_failures
@@ -49,17 +52,11 @@ class SdpaAttention(AttentionImpl):
         reasons = []
         if lim.device != "any" and case.device != lim.device:
             reasons.append(f"runs on {lim.device}, not {case.device}")
-        if case.dtype not in lim.dtypes:
-            reasons.append(f"{lim.backend} takes {', '.join(lim.dtypes)}, not {case.dtype}")
         if case.head_dim > lim.max_head_dim or case.head_dim % lim.head_dim_multiple:
             reasons.append(f"{lim.backend} needs head_dim <= {lim.max_head_dim} and a multiple of "
                            f"{lim.head_dim_multiple}; got {case.head_dim}")
-        if o.softcap is not None:
-            reasons.append("SDPA has no softcap (it is not an additive bias)")
         if needs_mask(o, case.seqlen_q, case.seqlen_k) and not lim.takes_mask:
             reasons.append(f"{lim.backend} takes no attn_mask; only top-left is_causal")
-        if case.needs_lse:
-            reasons.append("SDPA does not return the log-sum-exp")
         return reasons
 
     def _call(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions) -> torch.Tensor:
@@ -81,34 +78,29 @@ class SdpaAttention(AttentionImpl):
                                                 enable_gqa=q.shape[1] != k.shape[1])
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
-                out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        validate_inputs(q, k, v, opts)
-        self._refuse(q, k, opts)
+                out: torch.Tensor | None = None, *, need_lse: bool = False,
+                need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        validate(q, k, v, opts)
+        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
         return write_into(out, self._call(q, k, v, opts)), None
 
     def forward_varlen(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens_q: torch.Tensor,
                        cu_seqlens_k: torch.Tensor, max_seqlen_q: int, max_seqlen_k: int, opts: AttentionOptions,
-                       out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return varlen_by_sequence(self, q, k, v, cu_seqlens_q, cu_seqlens_k, opts, out)
-
-    def _refuse(self, q: torch.Tensor, k: torch.Tensor, opts: AttentionOptions) -> None:
-        case = AttentionCase(q.shape[0], q.shape[1], k.shape[1], q.shape[2], k.shape[2], q.shape[3],
-                             str(q.dtype).removeprefix("torch."), q.device.type, opts)
-        reasons = self.unsupported(case)
-        if reasons:
-            raise NotImplementedError(f"{self.name}: " + "; ".join(reasons))
+                       out: torch.Tensor | None = None, *, need_lse: bool = False
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return varlen_by_sequence(self, q, k, v, cu_seqlens_q, cu_seqlens_k, opts, out, need_lse)
 
 
 class SdpaCpuFlash(SdpaAttention):
     """The CPU flash kernel through its aten op, which also returns the log-sum-exp."""
 
-    def unsupported(self, case: AttentionCase) -> list[str]:
-        return [r for r in super().unsupported(case) if "log-sum-exp" not in r]
+    lacks = {"softcap": SdpaAttention.lacks["softcap"]}
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
-                out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        validate_inputs(q, k, v, opts)
-        self._refuse(q, k, opts)
+                out: torch.Tensor | None = None, *, need_lse: bool = False,
+                need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        validate(q, k, v, opts)
+        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
         sq, sk, group = q.shape[2], k.shape[2], q.shape[1] // k.shape[1]
         mask = additive_bias(sq, sk, q.shape[1], opts, q.dtype, q.device) if needs_mask(opts, sq, sk) else None
         # The aten op has no enable_gqa: the kv heads are repeated (materialised) for it.
@@ -119,39 +111,41 @@ class SdpaCpuFlash(SdpaAttention):
 
     def forward_varlen(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens_q: torch.Tensor,
                        cu_seqlens_k: torch.Tensor, max_seqlen_q: int, max_seqlen_k: int, opts: AttentionOptions,
-                       out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        # Packed sequences go one at a time; the LSE is left out here because of the empty-row
-        # finding below (it is checked, with that expected failure, by the dense tests).
-        result, _ = varlen_by_sequence(self, q, k, v, cu_seqlens_q, cu_seqlens_k, opts, out)
-        return result, None
+                       out: torch.Tensor | None = None, *, need_lse: bool = False
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return varlen_by_sequence(self, q, k, v, cu_seqlens_q, cu_seqlens_k, opts, out, need_lse)
 
 
 ALL_DTYPES = ("float32", "float16", "bfloat16")
 HALF_DTYPES = ("float16", "bfloat16")
-_NAN_THROUGH_ADDITIVE_MASK = "an additive attn_mask cannot hide a NaN score (NaN + -inf = NaN), so a NaN in a " \
-    "key that no query may see reaches the output"
+_NAN_THROUGH_ADDITIVE_MASK = ("an additive attn_mask cannot hide a NaN score (NaN + -inf = NaN), so a NaN in a "
+                              "key that no query may see reaches the output")
 _SDPA_DOC = "https://pytorch.org/docs/stable/generated/torch.nn.functional.scaled_dot_product_attention.html"
-def _has_empty_rows(case: AttentionCase) -> bool:
-    return not bool(visible(case.seqlen_q, case.seqlen_k, case.options, torch.device("cpu")).any(-1).all())
-
+_TOP_LEFT = AttentionOptions(causal=True, alignment="top_left")
+_WINDOW_0_0 = AttentionOptions(window_left=0, window_right=0, alignment="top_left")
+_BOTTOM_RIGHT = AttentionOptions(causal=True, alignment="bottom_right")
 
 _CPU_LSE_EMPTY_ROW = ExpectedFailure(
-    test="test_*",
+    test="*",
     reason="the CPU flash kernel returns logsumexp 0 instead of -inf for a row whose keys are all masked "
            "(output is correctly 0); measured with torch 2.13",
     link="https://github.com/pytorch/pytorch/blob/main/aten/src/ATen/native/cpu/FlashAttentionKernel.cpp",
-    when=lambda case: case.needs_lse and _has_empty_rows(case))
+    when=lambda case: case.needs_lse and has_empty_rows(case),
+    example=AttentionCase(1, 1, 1, 2, 1, 16, "float32", "cpu", _BOTTOM_RIGHT, needs_lse=True))
 
 for _impl in (
     SdpaAttention("sdpa-math", BackendLimits("MATH", "any", ALL_DTYPES, 1 << 16, 1, True),
                   "SDPA math backend: the composite reference implementation inside PyTorch",
-                  (ExpectedFailure("test_nan_in_masked_out_key", _NAN_THROUGH_ADDITIVE_MASK + "; the math backend "
-                                   "also applies is_causal as an additive mask (measured, torch 2.13)", _SDPA_DOC),)),
+                  (ExpectedFailure("nan_in_masked*", _NAN_THROUGH_ADDITIVE_MASK + "; the math backend also applies "
+                                   "is_causal as an additive mask (measured, torch 2.13)", _SDPA_DOC),)),
     SdpaCpuFlash("sdpa-cpu-flash", BackendLimits("FLASH_ATTENTION", "cpu", ALL_DTYPES, 1 << 16, 1, True),
                  "SDPA's CPU flash kernel (aten _scaled_dot_product_flash_attention_for_cpu), with its LSE",
                  (_CPU_LSE_EMPTY_ROW,
-                  ExpectedFailure("test_nan_in_masked_out_key", _NAN_THROUGH_ADDITIVE_MASK, _SDPA_DOC,
-                                  when=lambda case: needs_mask(case.options, case.seqlen_q, case.seqlen_k)))),
+                  ExpectedFailure("nan_in_masked*", _NAN_THROUGH_ADDITIVE_MASK + " (whenever the options need an "
+                                  "attn_mask: bottom-right causal with Sq != Sk, windows, ALiBi)", _SDPA_DOC,
+                                  when=lambda case: needs_mask(case.options, case.seqlen_q, case.seqlen_k),
+                                  example=AttentionCase(1, 1, 1, 3, 9, 16, "float32", "cpu", _WINDOW_0_0,
+                                                        poison_masked_keys=True)))),
     SdpaAttention("sdpa-flash", BackendLimits("FLASH_ATTENTION", "cuda", HALF_DTYPES, 256, 8, False, (8, 0)),
                   "SDPA's CUDA flash backend (FlashAttention-2 inside PyTorch)"),
     SdpaAttention("sdpa-efficient", BackendLimits("EFFICIENT_ATTENTION", "cuda", ALL_DTYPES, 256, 8, True, (5, 0)),

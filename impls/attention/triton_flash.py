@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from impls.attention.api import DTYPES, AttentionCase, AttentionImpl, validate_inputs
+from impls.attention.api import DTYPES, AttentionCase, AttentionImpl, validate
 from impls.base import Requirements
 from impls.registry import register
 from reference.attention import AttentionOptions
@@ -226,7 +226,7 @@ class _FlashFunction(torch.autograd.Function):
 def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Differentiable dense attention, [B, H, S, D] → (out, lse [B, Hq, Sq])."""
-    validate_inputs(q, k, v, opts)
+    validate(q, k, v, opts)
     prob = Problem(q.shape[0], q.shape[1], k.shape[1], q.shape[2], k.shape[2], q.shape[3], False)
     return _FlashFunction.apply(q, k, v, opts, prob, None, None)  # type: ignore[no-any-return]
 
@@ -234,8 +234,9 @@ def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: Att
 class TritonFlashAttention(AttentionImpl):
     name = "triton-flash"
     requires = Requirements(modules=("torch", "triton"))
-    # Under the interpreter every example costs seconds: a few drawn examples per test in CI.
-    ci_examples = 6 if not torch.cuda.is_available() else None
+    dtypes = DTYPES
+    # Under the interpreter every example costs seconds: a few drawn examples per test in the quick profile.
+    example_budget = 6 if not torch.cuda.is_available() else None
 
     def __init__(self, bugs: Bugs = Bugs(), name: str | None = None) -> None:
         self.bugs = bugs
@@ -260,8 +261,6 @@ class TritonFlashAttention(AttentionImpl):
 
     def unsupported(self, case: AttentionCase) -> list[str]:
         reasons = []
-        if case.dtype not in DTYPES:
-            reasons.append(f"dtype {case.dtype} is not one of {DTYPES}")
         if not MIN_HEAD_DIM <= case.head_dim <= MAX_HEAD_DIM:
             reasons.append(f"head_dim {case.head_dim} is outside {MIN_HEAD_DIM}..{MAX_HEAD_DIM} (tiles pad D to a power "
                            "of two up to 256)")
@@ -274,8 +273,9 @@ class TritonFlashAttention(AttentionImpl):
         return reasons
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
-                out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        validate_inputs(q, k, v, opts)
+                out: torch.Tensor | None = None, *, need_lse: bool = False,
+                need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        validate(q, k, v, opts)
         prob = Problem(q.shape[0], q.shape[1], k.shape[1], q.shape[2], k.shape[2], q.shape[3], False)
         if any(t.requires_grad for t in (q, k, v)) and torch.is_grad_enabled():
             if self.bugs != Bugs():
@@ -286,12 +286,13 @@ class TritonFlashAttention(AttentionImpl):
 
     def forward_varlen(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens_q: torch.Tensor,
                        cu_seqlens_k: torch.Tensor, max_seqlen_q: int, max_seqlen_k: int, opts: AttentionOptions,
-                       out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        from reference.attention import check_cu_seqlens
+                       out: torch.Tensor | None = None, *, need_lse: bool = False
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        from reference.attention import validate_cu_seqlens
 
         cu_q, cu_k = cu_seqlens_q.cpu().numpy(), cu_seqlens_k.cpu().numpy()
-        check_cu_seqlens(cu_q, q.shape[0], "cu_seqlens_q")
-        check_cu_seqlens(cu_k, k.shape[0], "cu_seqlens_k")
+        validate_cu_seqlens(cu_q, q.shape[0], "cu_seqlens_q")
+        validate_cu_seqlens(cu_k, k.shape[0], "cu_seqlens_k")
         if len(cu_q) != len(cu_k):
             raise ValueError(f"cu_seqlens_q has {len(cu_q)} entries but cu_seqlens_k has {len(cu_k)}")
         if q.dim() != 3 or k.shape != v.shape or q.shape[2] != k.shape[2] or q.shape[1] % k.shape[1]:

@@ -41,7 +41,7 @@ class VllmKvSpec(KvCacheImpl):
         if mla and hasattr(kv, "MLAAttentionSpec"):
             return kv.MLAAttentionSpec(**fields)
         try:
-            return kv.FullAttentionSpec(**fields, use_mla=mla)
+            return kv.FullAttentionSpec(**fields, use_mla=mla)  # type: ignore[call-arg]
         except TypeError:  # versions without the use_mla field
             return kv.FullAttentionSpec(**fields)
 

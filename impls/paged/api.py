@@ -49,7 +49,7 @@ class PagedAttentionImpl(Implementation):
     fills it with NaN first). ``k_scale``/``v_scale`` dequantize an fp8 cache (values = pool · scale).
     """
 
-    area: ClassVar[str] = "paged_attention"
+    area: ClassVar[str] = "paged"
     block_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # the block sizes it supports
 
     def forward(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
@@ -77,7 +77,7 @@ def validate_paged(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor
     import numpy as np
     import torch
 
-    from reference.paged_attention import check_paged
+    from reference.paged_attention import validate_shapes
 
     if k_cache.shape != v_cache.shape or k_cache.dtype != v_cache.dtype:
         raise ValueError(f"k_cache and v_cache must match; got {tuple(k_cache.shape)} {k_cache.dtype} and "
@@ -90,7 +90,7 @@ def validate_paged(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor
     if seqlens.shape != (q.shape[0],):
         raise ValueError(f"seqlens must have one entry per sequence ({q.shape[0]}); got shape {tuple(seqlens.shape)}")
     lengths = seqlens.cpu().numpy() if max_seqlen is None else np.full(q.shape[0], max_seqlen)
-    check_paged(tuple(q.shape), tuple(k_cache.shape), tuple(block_table.shape), lengths, opts)
+    validate_shapes(tuple(q.shape), tuple(k_cache.shape), tuple(block_table.shape), lengths, opts)
     if opts.alibi_slopes is not None and len(opts.alibi_slopes) != q.shape[2]:
         raise ValueError(f"alibi_slopes has {len(opts.alibi_slopes)} entries but there are {q.shape[2]} query heads")
     return int(lengths.max(initial=0))

@@ -35,15 +35,15 @@ class GqaWithRepeat(EagerAttention):
 
     name = "planted-gqa-repeat"
 
-    def forward(self, q, k, v, opts, out=None):  # type: ignore[no-untyped-def]
+    def forward(self, q, k, v, opts, out=None, **asked):  # type: ignore[no-untyped-def]
         group = q.shape[1] // k.shape[1]
-        return super().forward(q, k.repeat(1, group, 1, 1), v.repeat(1, group, 1, 1), opts, out)
+        return super().forward(q, k.repeat(1, group, 1, 1), v.repeat(1, group, 1, 1), opts, out, **asked)
 
 
 class NoMaxSubtraction(EagerAttention):
     name = "planted-no-max-subtraction"
 
-    def forward(self, q, k, v, opts, out=None):  # type: ignore[no-untyped-def]
+    def forward(self, q, k, v, opts, out=None, **asked):  # type: ignore[no-untyped-def]
         group = q.shape[1] // k.shape[1]
         k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
         mask = self.visible(q.shape[-2], k.shape[-2], opts, q.device)
@@ -68,7 +68,7 @@ class WindowOffByOne(EagerAttention):
 class SoftcapAfterMask(EagerAttention):
     name = "planted-softcap-after-mask"
 
-    def forward(self, q, k, v, opts, out=None):  # type: ignore[no-untyped-def]
+    def forward(self, q, k, v, opts, out=None, **asked):  # type: ignore[no-untyped-def]
         group = q.shape[1] // k.shape[1]
         k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
         mask = self.visible(q.shape[-2], k.shape[-2], opts, q.device)
@@ -100,8 +100,8 @@ class LastPartialBlockDropped(EagerAttention):
 class LseInBaseTwo(EagerAttention):
     name = "planted-lse-base-2"
 
-    def forward(self, q, k, v, opts, out=None):  # type: ignore[no-untyped-def]
-        result, lse = super().forward(q, k, v, opts, out)
+    def forward(self, q, k, v, opts, out=None, **asked):  # type: ignore[no-untyped-def]
+        result, lse = super().forward(q, k, v, opts, out, **asked)
         return result, None if lse is None else lse / math.log(2.0)
 
 

@@ -14,8 +14,9 @@ import torch
 from impls.attention._masks import additive_bias, needs_mask
 from impls.attention.api import AttentionCase
 from impls.attention.flash_attn import FLASH_ATTN_2, FLASH_ATTN_4, FlashAttn
+from impls.base import declared_reasons
 from reference.attention import AttentionOptions, alibi_slopes, visible
-from suite.attention.check import check_attention, check_attention_varlen
+from suite.attention.check import check
 from suite.attention.flash_standin import make_standin
 
 STANDINS = {
@@ -47,26 +48,27 @@ def test_flash_attn_adapter_translation_with_standin(flavour: str, options: str)
     opts = OPTION_SETS[options]
     for sq, sk in ((7, 19), (19, 7), (16, 16)):
         case = AttentionCase(2, 4, 2, sq, sk, 64, "float16", "cpu", opts, needs_lse=True)
-        if adapter.unsupported(case):
-            assert options == "alibi" and flavour == "fa4-api", adapter.unsupported(case)
+        if declared_reasons(adapter, case):
+            assert options == "alibi" and flavour == "fa4-api", declared_reasons(adapter, case)
             continue
-        result = check_attention(adapter, case, seed=sq * sk)
+        result = check(adapter, case, seed=sq * sk)
         assert result.ok, result.describe()
 
 
 @pytest.mark.parametrize("flavour", list(STANDINS))
 def test_flash_attn_adapter_varlen_with_standin(flavour: str) -> None:
     adapter = standin_adapter(flavour)
-    case = AttentionCase(3, 2, 1, 9, 12, 32, "bfloat16", "cpu", OPTION_SETS["causal"], varlen=True, needs_lse=True)
-    result = check_attention_varlen(adapter, case, [5, 9, 1], [12, 3, 4], seed=4)
+    case = AttentionCase(3, 2, 1, 9, 12, 32, "bfloat16", "cpu", OPTION_SETS["causal"],
+                         seqlens=((5, 12), (9, 3), (1, 4)), needs_lse=True)
+    result = check(adapter, case, seed=4)
     assert result.ok, result.describe()
 
 
 def test_flash_attn_refuses_top_left_when_lengths_differ() -> None:
     adapter = standin_adapter("fa2-api")
     top_left = AttentionOptions(causal=True, alignment="top_left")
-    assert adapter.unsupported(AttentionCase(1, 2, 2, 7, 19, 64, "float16", "cpu", top_left))
-    assert not adapter.unsupported(AttentionCase(1, 2, 2, 19, 19, 64, "float16", "cpu", top_left))
+    assert declared_reasons(adapter, AttentionCase(1, 2, 2, 7, 19, 64, "float16", "cpu", top_left))
+    assert not declared_reasons(adapter, AttentionCase(1, 2, 2, 19, 19, 64, "float16", "cpu", top_left))
     q = torch.randn(1, 2, 7, 64, dtype=torch.float16)
     k = torch.randn(1, 2, 19, 64, dtype=torch.float16)
     with pytest.raises(NotImplementedError, match="bottom-right"):

@@ -17,8 +17,9 @@ import torch
 
 from impls.attention.api import AttentionCase
 from impls.base import _importable
+from impls.tensors import default_device
 from reference import attention as ref
-from suite.attention.check import check_attention
+from suite.attention.check import check
 
 if not _importable("triton"):
     pytest.skip("module 'triton' is not installed", allow_module_level=True)
@@ -33,7 +34,7 @@ from impls.attention.triton_flash import (
     interpreting,
 )
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+DEVICE = default_device()
 CORRECT = TritonFlashAttention()
 if CORRECT.unavailable():
     pytest.skip("triton-flash cannot run here: " + "; ".join(CORRECT.unavailable()), allow_module_level=True)
@@ -51,7 +52,7 @@ def _case(sq: int, sk: int, opts: ref.AttentionOptions, dtype: str = "float32", 
 class Planted(TritonFlashAttention):
     """The kernel with one planted bug, run with the fixed interpreter tiles so each bug is reachable."""
 
-    def forward(self, q, k, v, opts, out=None):  # type: ignore[no-untyped-def]
+    def forward(self, q, k, v, opts, out=None, **asked):  # type: ignore[no-untyped-def]
         prob = Problem(q.shape[0], q.shape[1], k.shape[1], q.shape[2], k.shape[2], q.shape[3], False)
         return flash_forward(q, k, v, opts, prob, None, None, out=out, bugs=self.bugs, blocks=INTERPRETER_BLOCKS)
 
@@ -71,9 +72,9 @@ PLANTED = {
 def test_triton_flash_planted_bug_is_rejected(bug: str) -> None:
     bugs, case = PLANTED[bug]
     for seed in (0, 1):
-        good = check_attention(Planted(), case, seed)
+        good = check(Planted(), case, seed)
         assert good.ok, f"the correct kernel must pass the case that exposes {bug}:\n{good.describe()}"
-        bad = check_attention(Planted(bugs, name=f"planted-{bug}"), case, seed)
+        bad = check(Planted(bugs, name=f"planted-{bug}"), case, seed)
         assert not bad.ok, f"the conformance check accepted the planted kernel bug {bug} (seed {seed})"
 
 
@@ -107,7 +108,7 @@ def test_triton_flash_skips_blocks_left_of_the_window() -> None:
 def test_triton_flash_head_dims(head_dim: int, grad: bool) -> None:
     opts = ref.AttentionOptions(causal=True, alignment="bottom_right", softcap=20.0)
     case = _case(33, 47, opts, head_dim=head_dim, grad=grad)
-    result = check_attention(CORRECT, case, seed=head_dim)
+    result = check(CORRECT, case, seed=head_dim)
     assert result.ok, result.describe()
 
 
@@ -115,7 +116,7 @@ def test_triton_flash_head_dims(head_dim: int, grad: bool) -> None:
 def test_triton_flash_gqa_backward_with_every_option(dtype: str) -> None:
     opts = ref.AttentionOptions(scale=0.3, causal=True, window_left=20, alibi_slopes=ref.alibi_slopes(4), softcap=5.0,
                                 alignment="bottom_right")
-    result = check_attention(CORRECT, _case(45, 70, opts, dtype=dtype, heads_q=4, heads_kv=1, grad=True), seed=9)
+    result = check(CORRECT, _case(45, 70, opts, dtype=dtype, heads_q=4, heads_kv=1, grad=True), seed=9)
     assert result.ok, result.describe()
 
 
@@ -184,3 +185,29 @@ def test_triton_flash_declares_how_bf16_is_covered() -> None:
         print(f"\n{CORRECT.name}: {BF16_INTERPRETER_NOTE}")  # shown with -s; the description carries it in reports
     else:
         assert "compiled" in CORRECT.description and os.environ.get("TRITON_INTERPRET", "0") in ("", "0")
+
+
+# ---- compiled on a GPU: the shapes the kernels are tuned for --------------------------------------------------
+
+GPU_OPTIONS = {
+    "plain": ref.AttentionOptions(),
+    "causal_br": CAUSAL_BR,
+    "causal_tl_window": ref.AttentionOptions(causal=True, window_left=37, alignment="top_left"),
+    "softcap_alibi": ref.AttentionOptions(softcap=20.0, alibi_slopes=ref.alibi_slopes(8), alignment="bottom_right"),
+}
+GPU_SHAPES = [(2, 8, 2, 300, 513, 128), (1, 8, 8, 1000, 1000, 64), (1, 8, 4, 77, 1200, 96), (1, 8, 1, 129, 65, 256)]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(DEVICE != "cuda" or interpreting(), reason="compiled Triton kernels need a CUDA device")
+@pytest.mark.parametrize("grad", [False, True], ids=["fwd", "bwd"])
+@pytest.mark.parametrize("shape", GPU_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("options", list(GPU_OPTIONS))
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32"])
+def test_triton_flash_compiled_at_tuned_shapes(dtype: str, options: str, shape: tuple[int, ...], grad: bool) -> None:
+    """Autotuned configurations (BLOCK_M/N up to 128, several stages), long sequences, every option."""
+    b, hq, hkv, sq, sk, d = shape
+    case = AttentionCase(b, hq, hkv, sq, sk, d, dtype, DEVICE, GPU_OPTIONS[options], needs_grad=grad,
+                         needs_lse=not grad)
+    result = check(CORRECT, case, seed=sq + sk + d)
+    assert result.ok, result.describe()

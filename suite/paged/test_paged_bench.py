@@ -27,9 +27,9 @@ OPTS = AttentionOptions()
 
 @pytest.mark.parametrize("context", CONTEXTS)
 @pytest.mark.parametrize("batch", BATCHES)
-def test_paged_decode_throughput(benchmark, paged_attention_impl: PagedAttentionImpl, batch: int,
+def test_paged_decode_throughput(benchmark, paged_impl: PagedAttentionImpl, batch: int,
                                  context: int) -> None:
-    impl = paged_attention_impl
+    impl = paged_impl
     block_size = 16 if 16 in impl.block_sizes else min(impl.block_sizes)
     blocks_per_seq = -(-context // block_size)
     case = PagedCase(batch, HQ, HKV, 1, context, D, block_size, batch * blocks_per_seq, DTYPE, DTYPE, DEVICE, OPTS)
@@ -52,9 +52,9 @@ def test_paged_decode_throughput(benchmark, paged_attention_impl: PagedAttention
 
     min_bytes = decode_min_bytes([context] * batch, HQ, HKV, 1, D, elt, elt)
     benchmark.group = "paged-decode"
-    seconds = measure(benchmark, make_inputs, run, DEVICE, input_bytes=min_bytes, rounds=10 if CUDA else 3,
+    seconds = measure(benchmark, make_inputs, run, DEVICE, rounds=10 if CUDA else 3,
                       warmup=2 if CUDA else 1)
-    record(benchmark, impl=impl.name, area="paged_attention",
+    record(benchmark, impl=impl.name, area="paged",
            case={"batch": batch, "context": context, "heads_q": HQ, "heads_kv": HKV, "head_dim": D,
                  "block_size": block_size, "dtype": DTYPE},
            seconds=seconds, min_bytes=min_bytes, baseline="paged-gather-sdpa", peak=device_peaks(DEVICE))

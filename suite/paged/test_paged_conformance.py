@@ -75,8 +75,8 @@ def specs(draw: st.DrawFn, block_sizes: tuple[int, ...], dtype: str) -> PagedSpe
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_paged_matches_reference(paged_attention_impl: PagedAttentionImpl, dtype: str) -> None:
-    impl, tally = paged_attention_impl, Tally()
+def test_paged_matches_reference(paged_impl: PagedAttentionImpl, dtype: str) -> None:
+    impl, tally = paged_impl, Tally()
 
     @given(specs(impl.block_sizes, dtype))
     def run(spec: PagedSpec) -> None:
@@ -88,9 +88,9 @@ def test_paged_matches_reference(paged_attention_impl: PagedAttentionImpl, dtype
     tally.finish()
 
 
-def test_paged_every_declared_block_size(paged_attention_impl: PagedAttentionImpl) -> None:
+def test_paged_every_declared_block_size(paged_impl: PagedAttentionImpl) -> None:
     """Each block size the implementation declares, with lengths ending mid-block and at a boundary."""
-    impl, checked = paged_attention_impl, 0
+    impl, checked = paged_impl, 0
     for bs in impl.block_sizes:
         seqlens = (1, bs + bs // 2 + 1, 2 * bs, min(3 * bs - 1, 300))
         spec = PagedSpec(seqlens, 8, 2, 2, 32, bs, "float16",
@@ -106,34 +106,34 @@ def test_paged_every_declared_block_size(paged_attention_impl: PagedAttentionImp
 
 
 @pytest.mark.parametrize("group", [1, 4, 8])
-def test_paged_mixed_batch_gqa(paged_attention_impl: PagedAttentionImpl, group: int) -> None:
+def test_paged_mixed_batch_gqa(paged_impl: PagedAttentionImpl, group: int) -> None:
     """A 1-token context beside long ones in one batch, for each GQA ratio; decode (Sq = 1) without causal."""
     spec = PagedSpec((1, 200, 17, 64), 2 * group, 2, 1, 32, 16, "float16", AttentionOptions(), seed=group)
-    reasons = paged_attention_impl.unsupported(case_of(spec))
+    reasons = paged_impl.unsupported(case_of(spec))
     if reasons:
         pytest.skip("; ".join(reasons))
-    comparisons = check_paged(paged_attention_impl, spec)
+    comparisons = check_paged(paged_impl, spec)
     assert all(c.ok for c in comparisons), describe(comparisons)
 
 
-def test_paged_empty_sequence_gives_zero_and_minus_inf(paged_attention_impl: PagedAttentionImpl) -> None:
+def test_paged_empty_sequence_gives_zero_and_minus_inf(paged_impl: PagedAttentionImpl) -> None:
     """A sequence with no cached tokens: output 0 and LSE −inf (the reference's fully masked row)."""
     spec = PagedSpec((0, 5), 4, 2, 1, 16, 16, "float32", AttentionOptions(), seed=3)
-    reasons = paged_attention_impl.unsupported(case_of(spec))
+    reasons = paged_impl.unsupported(case_of(spec))
     if reasons:
         pytest.skip("; ".join(reasons))
-    comparisons = check_paged(paged_attention_impl, spec)
+    comparisons = check_paged(paged_impl, spec)
     assert all(c.ok for c in comparisons), describe(comparisons)
 
 
-def test_paged_fp8_cache_with_scales(paged_attention_impl: PagedAttentionImpl) -> None:
+def test_paged_fp8_cache_with_scales(paged_impl: PagedAttentionImpl) -> None:
     """An fp8 (e4m3) cache with per-tensor scales: the reference reads pool · scale in float64."""
     bs, hkv, hq, dim, seqlens = 8, 2, 8, 32, (37, 1, 64)
     spec = PagedSpec(seqlens, hq, hkv, 1, dim, bs, "float16", AttentionOptions())
     nb = sum(-(-n // bs) for n in seqlens)
     case = PagedCase(len(seqlens), hq, hkv, 1, max(seqlens), dim, bs, nb, "float16", "float8_e4m3fn", DEVICE,
                      spec.options)
-    reasons = paged_attention_impl.unsupported(case)
+    reasons = paged_impl.unsupported(case)
     if reasons:
         pytest.skip("; ".join(reasons))
     gen = torch.Generator().manual_seed(8)
@@ -154,7 +154,7 @@ def test_paged_fp8_cache_with_scales(paged_attention_impl: PagedAttentionImpl) -
     truth = PagedInputs(q, kc, vc, rows, sl, [gather(kd, rows[b].numpy(), n) for b, n in enumerate(seqlens)],
                         [gather(vd, rows[b].numpy(), n) for b, n in enumerate(seqlens)])
     base = eager_baseline(truth, spec.options)
-    got, _ = paged_attention_impl.forward(q.to(DEVICE), kc.to(DEVICE), vc.to(DEVICE), rows.to(DEVICE), sl.to(DEVICE),
+    got, _ = paged_impl.forward(q.to(DEVICE), kc.to(DEVICE), vc.to(DEVICE), rows.to(DEVICE), sl.to(DEVICE),
                                           spec.options, k_scale=k_scale, v_scale=v_scale)
     v_max = float(np.abs(vd).max())
     propagated = spec.options.resolved_scale(dim) * float(q.abs().max()) * float(np.abs(kd).max()) * dim * v_max
@@ -162,10 +162,10 @@ def test_paged_fp8_cache_with_scales(paged_attention_impl: PagedAttentionImpl) -
     assert c.ok, c.describe()
 
 
-def test_paged_rejects_a_short_block_table(paged_attention_impl: PagedAttentionImpl) -> None:
+def test_paged_rejects_a_short_block_table(paged_impl: PagedAttentionImpl) -> None:
     q = torch.zeros((2, 1, 4, 16), dtype=torch.float16, device=DEVICE)
     pool = torch.zeros((8, 16, 2, 16), dtype=torch.float16, device=DEVICE)
     table = torch.zeros((2, 3), dtype=torch.int32, device=DEVICE)
     seqlens = torch.tensor([10, 70], dtype=torch.int32, device=DEVICE)
     with pytest.raises(ValueError, match=r"block_table has 3 columns but seq 1 needs 5 blocks of 16 for 70 tokens"):
-        paged_attention_impl.forward(q, pool, pool, table, seqlens, AttentionOptions())
+        paged_impl.forward(q, pool, pool, table, seqlens, AttentionOptions())

@@ -139,7 +139,7 @@ def test_report_renders_in_a_real_browser(tmp_path: Path) -> None:
 
 def test_xdist_workers_are_merged_into_one_stored_run(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
-    args = ["-q", "-p", "no:cacheprovider", "suite/reference_tests/test_attention_reference.py", "--store",
+    args = ["-q", "-p", "no:cacheprovider", "suite/attention/test_attention_reference.py", "--store",
             str(tmp_path)]
     import sys
 

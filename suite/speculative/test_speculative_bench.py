@@ -46,7 +46,7 @@ def test_speculative_throughput(benchmark, speculative_impl: SpeculativeImpl, ba
         speculative_impl.verify(p, q, d, lengths, generator=gen)
 
     benchmark.group = f"speculative-b{batch}"
-    seconds = measure(benchmark, make_inputs, run, DEVICE, input_bytes=4 * size * 2,
+    seconds = measure(benchmark, make_inputs, run, DEVICE,
                       rounds=20 if DEVICE == "cuda" else 5, warmup=2)
     record(benchmark, impl=speculative_impl.name, area="speculative",
            case={"batch": batch, "vocab": vocab, "gamma": gamma, "dtype": "float32"},
