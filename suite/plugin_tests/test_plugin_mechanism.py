@@ -108,7 +108,7 @@ def test_outside_kernels_pass_fail_and_stale_without_editing_the_repo(tmp_path: 
 def test_declined_capabilities_keep_every_other_draw_checked(tmp_path: Path) -> None:
     """A kernel that takes float32 only and gives no LSE: its other dtypes are skipped with that reason, and in
     its float32 items every drawn case not needing the LSE is checked (the full example budget)."""
-    records, stdout = _run_outside(tmp_path, ["declared_kernel.py"], ["chunked-fp32-example"],
+    records, _ = _run_outside(tmp_path, ["declared_kernel.py"], ["chunked-fp32-example"],
                                    "forward.float or nan_in_masked_keys or lse")
     mine = {n: r for n, r in records.items() if "[chunked-fp32-example-" in n}
     half = [r for n, r in mine.items() if ".float16" in n or ".bfloat16" in n]
@@ -124,7 +124,7 @@ def test_declined_capabilities_keep_every_other_draw_checked(tmp_path: Path) -> 
 
 
 def test_a_declared_case_level_failure_is_stored_as_xfailed(tmp_path: Path) -> None:
-    records, stdout = _run_outside(tmp_path, ["declared_kernel.py"], ["chunked-declared-example"],
+    records, _ = _run_outside(tmp_path, ["declared_kernel.py"], ["chunked-declared-example"],
                                    "forward and float32 or declared_failure")
     mine = {n: r for n, r in records.items() if "[chunked-declared-example-" in n}
     declared = mine["test_declared_failure[chunked-declared-example-attention.declared.0]"]
