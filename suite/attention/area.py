@@ -89,6 +89,28 @@ def gqa_alibi_lse_cases(draw: st.DrawFn, dtype: str) -> AttentionCase:
                          dtype, DEVICE, opts, needs_lse=True)
 
 
+@st.composite
+def decode_cases(draw: st.DrawFn, dtype: str) -> AttentionCase:
+    """What a decoder computes: a prefill (no cache, Sq = Sk) or new tokens against a cache (Sq < Sk).
+
+    Always causal and bottom-right (the new tokens are the last Sq positions), with the options decoder
+    configurations carry: a sliding window (often shorter than the cache), a logit softcap, a scale, GQA.
+    """
+    heads_kv = draw(st.integers(1, 2))
+    heads_q = heads_kv * draw(st.sampled_from([1, 2, 4, 8]))
+    past = draw(st.one_of(st.just(0), st.integers(1, 160)))
+    new = draw(LENGTHS) if past == 0 else draw(st.one_of(st.just(1), st.integers(1, 8)))
+    opts = AttentionOptions(scale=draw(st.one_of(st.none(), st.floats(0.05, 0.5))), causal=True,
+                            window_left=draw(st.one_of(st.none(), st.integers(0, 40))),
+                            softcap=draw(st.one_of(st.none(), st.sampled_from([5.0, 30.0, 50.0]))),
+                            alignment="bottom_right")
+    return AttentionCase(draw(st.integers(1, 2)), heads_q, heads_kv, new, past + new, draw(HEAD_DIMS), dtype, DEVICE,
+                         opts, needs_lse=draw(st.sampled_from([False, False, True])))
+
+
+DECODE_WINDOW = AttentionOptions(causal=True, window_left=7, alignment="bottom_right")
+
+
 def _lse_cases(dtype: str, feature: str) -> st.SearchStrategy[AttentionCase]:
     return cases(dtype, feature, lse=True)
 
@@ -127,22 +149,47 @@ def _with_slopes(opts: AttentionOptions, heads_q: int) -> AttentionOptions:
     return AttentionOptions(**{**opts.__dict__, "alibi_slopes": alibi_slopes(heads_q)})
 
 
+# the features every case of a property's option feature has (what an implementation's ``lacks`` may decline)
+ALWAYS = {"causal_top_left": ("causal",), "causal_bottom_right": ("causal",), "window": ("window",),
+          "alibi": ("alibi",), "softcap": ("softcap",), "gqa": ("gqa",)}
+
+
+def declines(dtype: str, *features: str) -> Any:
+    """``Property.applies`` of a property whose every case is in ``dtype`` and needs ``features``."""
+    def applies(impl: AttentionImpl) -> list[str]:
+        reasons = [] if impl.dtypes is None or dtype in impl.dtypes else \
+            [f"{impl.name} computes in {', '.join(impl.dtypes)}, not {dtype}"]
+        return reasons + [impl.lacks[f] for f in sorted(features) if f in impl.lacks]
+
+    return applies
+
+
 def _properties() -> list[Property]:
     props = []
     for dtype in DTYPES:
         props += [Property("forward", cases(dtype, feature), check, variant=f"{dtype}.{feature}",
-                           pinned=_pinned(feature, dtype)) for feature in OPTION_FEATURES]
+                           pinned=_pinned(feature, dtype), applies=declines(dtype, *ALWAYS.get(feature, ())))
+                  for feature in OPTION_FEATURES]
         lse_options = st.sampled_from(["plain", "causal_bottom_right", "window", "softcap"])
-        props.append(Property("lse", lse_options.flatmap(partial(_lse_cases, dtype)), check, variant=dtype))
-        props += [Property("backward", cases(dtype, feature, grad=True), check, variant=f"{dtype}.{feature}")
+        props.append(Property("lse", lse_options.flatmap(partial(_lse_cases, dtype)), check, variant=dtype,
+                              applies=declines(dtype, "lse")))
+        props += [Property("backward", cases(dtype, feature, grad=True), check, variant=f"{dtype}.{feature}",
+                           applies=declines(dtype, "grad", *ALWAYS.get(feature, ())))
                   for feature in ("plain", "causal_bottom_right", "window", "softcap", "alibi", "gqa")]
         props.append(Property("varlen", packed_cases(dtype), check, variant=dtype, pinned=(
-            AttentionCase(3, 1, 1, 17, 97, 64, dtype, DEVICE, BOTTOM_RIGHT, seqlens=((1, 1), (17, 5), (3, 97))),)))
+            AttentionCase(3, 1, 1, 17, 97, 64, dtype, DEVICE, BOTTOM_RIGHT, seqlens=((1, 1), (17, 5), (3, 97))),),
+            applies=declines(dtype, "varlen")))
         masked = st.sampled_from(["causal_top_left", "window", "combined", "gqa"]).flatmap(
             partial(_poisoned_cases, dtype)).filter(_hides_a_key)
         props.append(Property("nan_in_masked_keys", masked, check, variant=dtype, pinned=(
-            AttentionCase(1, 2, 2, 20, 33, 64, dtype, DEVICE, TOP_LEFT, poison_masked_keys=True),)))
-        props.append(Property("gqa_alibi_lse", gqa_alibi_lse_cases(dtype), check, variant=dtype))
+            AttentionCase(1, 2, 2, 20, 33, 64, dtype, DEVICE, TOP_LEFT, poison_masked_keys=True),),
+            applies=declines(dtype)))
+        props.append(Property("gqa_alibi_lse", gqa_alibi_lse_cases(dtype), check, variant=dtype,
+                              applies=declines(dtype, "gqa", "alibi", "lse")))
+        # one decode step and one chunk of 3 against a cache longer than the window (a sliding cache evicts)
+        props.append(Property("decode", decode_cases(dtype), check, variant=dtype, pinned=(
+            AttentionCase(1, 4, 2, 1, 29, 64, dtype, DEVICE, DECODE_WINDOW),
+            AttentionCase(2, 2, 1, 3, 24, 40, dtype, DEVICE, DECODE_WINDOW)), applies=declines(dtype, "causal")))
     return props
 
 

@@ -34,6 +34,9 @@ class Property:
     check: CheckFn
     variant: str = ""  # tells apart the items of one name (dtype, feature)
     pinned: tuple[Any, ...] = ()  # cases always run first (the known traps of this property)
+    # reasons no case of this property can run on an implementation (a dtype it lacks, a feature every case
+    # needs): the item is skipped with them before anything is drawn
+    applies: Callable[[Any], list[str]] = lambda impl: []
 
     @property
     def id(self) -> str:
