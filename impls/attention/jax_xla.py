@@ -44,15 +44,17 @@ def _attend() -> Any:
 
     jax.config.update("jax_platforms", "cpu")
 
-    def attend(q: Any, k: Any, v: Any, bias: Any, mask: Any, q_len: Any, kv_len: Any, *, scale: float,
-               is_causal: bool, window: tuple[int, int] | None) -> Any:
-        out, lse = jax.nn.dot_product_attention(q, k, v, bias, mask, scale=scale, is_causal=is_causal,
-                                                query_seq_lengths=q_len, key_value_seq_lengths=kv_len,
-                                                local_window_size=window, implementation="xla", return_residual=True)
+    def attend(q: Any, k: Any, v: Any, bias: Any, mask: Any, q_len: Any, kv_len: Any, scale: Any, *,
+               is_causal: bool, window: tuple[int, int] | None, lse: bool) -> Any:
+        result = jax.nn.dot_product_attention(q, k, v, bias, mask, scale=scale, is_causal=is_causal,
+                                              query_seq_lengths=q_len, key_value_seq_lengths=kv_len,
+                                              local_window_size=window, implementation="xla", return_residual=lse)
         # widened inside the compiled function (exact), so that one call compiles once
-        return out.astype("float32"), lse.astype("float32")
+        out, residual = result if lse else (result, None)
+        return out.astype("float32"), None if residual is None else residual.astype("float32")
 
-    return jax.jit(attend, static_argnames=("scale", "is_causal", "window"))
+    # the scale is traced (a float32 scalar), so that cases differing only in it share one compilation
+    return jax.jit(attend, static_argnames=("is_causal", "window", "lse"))
 
 
 def _to_jax(t: torch.Tensor) -> np.ndarray:
@@ -97,7 +99,7 @@ class JaxAttention(AttentionImpl):
     lacks = {"softcap": "jax.nn.dot_product_attention has no logit softcap (only an additive bias, added before "
                         "any nonlinearity could be)",
              "grad": "the adapter does not bridge JAX's autodiff into torch autograd"}
-    example_budget = 3  # every new shape compiles (about 0.2 s here)
+    example_budget = 1  # every new shape compiles (0.2-0.4 s here); the pinned traps still run in full
     call_cost_s = 0.25
     expected_failures = (
         ExpectedFailure(
@@ -135,10 +137,11 @@ class JaxAttention(AttentionImpl):
         bias = _alibi(opts, sq, sk)
         q_, k_, v_ = (_to_jax(t.transpose(1, 2)) for t in (q, k, v))
         result, lse = _attend()(q_, k_, v_, None if bias is None else bias.numpy(), mask, None, None,
-                                scale=opts.resolved_scale(q.shape[-1]), is_causal=is_causal, window=window)
+                                np.float32(opts.resolved_scale(q.shape[-1])), is_causal=is_causal, window=window,
+                                lse=need_lse)
         # JAX returns the LSE in the inputs' dtype (``.astype(key.dtype)``): it is kept, and judged, in it
         return write_into(out, _to_torch(result, q.dtype, q.device).transpose(1, 2)), \
-            _to_torch(lse, q.dtype, q.device).transpose(1, 2)
+            None if lse is None else _to_torch(lse, q.dtype, q.device).transpose(1, 2)
 
     def forward_varlen(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens_q: torch.Tensor,
                        cu_seqlens_k: torch.Tensor, max_seqlen_q: int, max_seqlen_k: int, opts: AttentionOptions,
@@ -169,12 +172,14 @@ class JaxAttention(AttentionImpl):
         seq_q = np.array([a for a, _ in lengths], dtype=np.int32)
         seq_k = np.array([b for _, b in lengths], dtype=np.int32)
         padded, lse = _attend()(_to_jax(pq), _to_jax(pk), _to_jax(pv), None, mask, seq_q, seq_k,
-                                scale=opts.resolved_scale(q.shape[-1]), is_causal=is_causal, window=window)
+                                np.float32(opts.resolved_scale(q.shape[-1])), is_causal=is_causal, window=window,
+                                lse=need_lse)
         padded = _to_torch(padded, q.dtype, q.device)
-        padded_lse = _to_torch(lse, q.dtype, q.device)
         result = torch.cat([padded[n, :a] for n, (a, _) in enumerate(lengths)])
-        packed_lse = torch.cat([padded_lse[n, :a] for n, (a, _) in enumerate(lengths)])
-        return write_into(out, result), packed_lse
+        if lse is None:
+            return write_into(out, result), None
+        padded_lse = _to_torch(lse, q.dtype, q.device)
+        return write_into(out, result), torch.cat([padded_lse[n, :a] for n, (a, _) in enumerate(lengths)])
 
 
 register(JaxAttention())

@@ -68,6 +68,7 @@ def plan(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptio
 class OnnxAttention(AttentionImpl):
     lacks = {"lse": "the Attention operator returns no log-sum-exp (qk_matmul_output gives scores or probabilities)",
              "grad": "an inference graph: no backward"}
+    example_budget = 1  # calls are cheap, checks are not: the pinned traps carry the quick profile
 
     def __init__(self, name: str, backend: str, description: str, requires: Requirements,
                  dtypes: tuple[str, ...], expected_failures: tuple[ExpectedFailure, ...]) -> None:
@@ -76,6 +77,11 @@ class OnnxAttention(AttentionImpl):
 
     def unsupported(self, case: AttentionCase) -> list[str]:
         return [] if case.device == "cpu" else [f"runs on the CPU; the case is on {case.device}"]
+
+    def not_a_timing_target(self) -> str | None:
+        if self.backend == "reference":
+            return "onnx's ReferenceEvaluator is the specification in numpy, written to be read, not to be fast"
+        return None
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
                 out: torch.Tensor | None = None, *, need_lse: bool = False,

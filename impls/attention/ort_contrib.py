@@ -49,7 +49,7 @@ class OrtContribAttention(AttentionImpl):
     # bfloat16: "Could not find an implementation for GroupQueryAttention(1) / MultiHeadAttention(1)" on the CPU
     # provider, although the schemas list it (measured, onnxruntime 1.32)
     dtypes = ("float32", "float16")
-    example_budget = 3
+    example_budget = 1
 
     def unsupported(self, case: AttentionCase) -> list[str]:
         return [] if case.device == "cpu" else [f"runs on the CPU execution provider; the case is on {case.device}"]
