@@ -55,6 +55,8 @@ def ort_session(node: Node) -> Any:
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # idle intra-op threads sleep instead of spinning: the calls here are small and the machine is shared
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model(node).SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 

@@ -46,9 +46,10 @@ def _attend() -> Any:
 
     def attend(q: Any, k: Any, v: Any, bias: Any, mask: Any, q_len: Any, kv_len: Any, scale: Any, *,
                is_causal: bool, window: tuple[int, int] | None, lse: bool) -> Any:
-        result = jax.nn.dot_product_attention(q, k, v, bias, mask, scale=scale, is_causal=is_causal,
-                                              query_seq_lengths=q_len, key_value_seq_lengths=kv_len,
-                                              local_window_size=window, implementation="xla", return_residual=lse)
+        options: dict[str, Any] = {"scale": scale, "is_causal": is_causal, "query_seq_lengths": q_len,
+                                   "key_value_seq_lengths": kv_len, "local_window_size": window,
+                                   "implementation": "xla", "return_residual": lse}
+        result = jax.nn.dot_product_attention(q, k, v, bias, mask, **options)
         # widened inside the compiled function (exact), so that one call compiles once
         out, residual = result if lse else (result, None)
         return out.astype("float32"), None if residual is None else residual.astype("float32")

@@ -46,23 +46,22 @@ def plan(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptio
         attrs["right_window_size"] = -1 if opts.window_right is None else opts.window_right
     offset = opts.diagonal_offset(sq, sk) if (opts.causal or windowed) else 0
     feeds: dict[str, np.ndarray] = {"Q": onnx.hidden(q)}
-    names = {"mask": "", "past": ("", ""), "nonpad": ""}
+    mask, past_key, past_value, nonpad = "", "", "", ""
     if offset > 0:  # decoding against an internal cache of `offset` keys
         feeds["past_key"], k = onnx.split_cache(k, offset)
         feeds["past_value"], v = onnx.split_cache(v, offset)
-        names["past"] = ("past_key", "past_value")
+        past_key, past_value = "past_key", "past_value"
     elif offset < 0:  # an external cache shorter than the query block
         feeds["nonpad_kv_seqlen"] = np.full(b, sk, dtype=np.int64)
-        names["nonpad"] = "nonpad_kv_seqlen"
+        nonpad = "nonpad_kv_seqlen"
     feeds |= {"K": onnx.hidden(k), "V": onnx.hidden(v)}
     if opts.alibi_slopes is not None:
         feeds["attn_mask"] = onnx.alibi_bias(opts, sq, sk, q)
-        names["mask"] = "attn_mask"
-    inputs = (("Q", dt), ("K", dt), ("V", dt), (names["mask"], dt), (names["past"][0], dt), (names["past"][1], dt),
-              (names["nonpad"], "int64"))
+        mask = "attn_mask"
+    inputs = [("Q", dt), ("K", dt), ("V", dt), (mask, dt), (past_key, dt), (past_value, dt), (nonpad, "int64")]
     while not inputs[-1][0]:
-        inputs = inputs[:-1]
-    return onnx.Node("Attention", "", OPSET, inputs, (("Y", dt),), tuple(sorted(attrs.items()))), feeds
+        inputs.pop()
+    return onnx.Node("Attention", "", OPSET, tuple(inputs), (("Y", dt),), tuple(sorted(attrs.items()))), feeds
 
 
 class OnnxAttention(AttentionImpl):

@@ -98,7 +98,7 @@ def decode_cases(draw: st.DrawFn, dtype: str) -> AttentionCase:
     """
     heads_kv = draw(st.integers(1, 2))
     heads_q = heads_kv * draw(st.sampled_from([1, 2, 4, 8]))
-    past = draw(st.one_of(st.just(0), st.integers(1, 160)))
+    past = draw(st.one_of(st.just(0), st.integers(1, 96)))
     new = draw(LENGTHS) if past == 0 else draw(st.one_of(st.just(1), st.integers(1, 8)))
     opts = AttentionOptions(scale=draw(st.one_of(st.none(), st.floats(0.05, 0.5))), causal=True,
                             window_left=draw(st.one_of(st.none(), st.integers(0, 40))),
@@ -186,10 +186,10 @@ def _properties() -> list[Property]:
             applies=declines(dtype)))
         props.append(Property("gqa_alibi_lse", gqa_alibi_lse_cases(dtype), check, variant=dtype,
                               applies=declines(dtype, "gqa", "alibi", "lse")))
-        # one decode step and one chunk of 3 against a cache longer than the window (a sliding cache evicts)
+        # a batch of 3-token steps (speculative, chunked) against a cache longer than the window: a sliding
+        # cache has evicted, and the diagonal is bottom-right
         props.append(Property("decode", decode_cases(dtype), check, variant=dtype, pinned=(
-            AttentionCase(1, 4, 2, 1, 29, 64, dtype, DEVICE, DECODE_WINDOW),
-            AttentionCase(2, 2, 1, 3, 24, 40, dtype, DEVICE, DECODE_WINDOW)), applies=declines(dtype, "causal")))
+            AttentionCase(2, 4, 2, 3, 29, 64, dtype, DEVICE, DECODE_WINDOW),), applies=declines(dtype, "causal")))
     return props
 
 
