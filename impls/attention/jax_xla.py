@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from impls.attention._cpu_only import elsewhere
 from impls.attention._masks import modified_score, positions, visible
 from impls.attention.api import AttentionCase, AttentionImpl, has_empty_rows, validate, write_into
 from impls.base import ExpectedFailure, Requirements
@@ -117,6 +118,9 @@ class JaxAttention(AttentionImpl):
                                                             case.seqlen_k) == (1, 1, 1, 1),
             example=AttentionCase(1, 1, 1, 1, 1, 16, "bfloat16", "cpu")),
     )
+
+    def unavailable(self) -> list[str]:
+        return super().unavailable() + elsewhere("XLA's CPU backend")
 
     def unsupported(self, case: AttentionCase) -> list[str]:
         reasons = [] if case.device == "cpu" else [f"runs on XLA's CPU backend; the case is on {case.device}"]

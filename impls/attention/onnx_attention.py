@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from impls.attention import _onnx_graphs as onnx
+from impls.attention._cpu_only import elsewhere
 from impls.attention.api import AttentionCase, AttentionImpl, validate, varlen_by_sequence, write_into
 from impls.base import ExpectedFailure, Requirements
 from impls.registry import register
@@ -73,6 +74,10 @@ class OnnxAttention(AttentionImpl):
                  dtypes: tuple[str, ...], expected_failures: tuple[ExpectedFailure, ...]) -> None:
         self.name, self.backend, self.description = name, backend, description
         self.requires, self.dtypes, self.expected_failures = requires, dtypes, expected_failures
+
+    def unavailable(self) -> list[str]:
+        runtime = "ONNX Runtime's CPU execution provider" if self.backend == "ort" else "onnx's numpy evaluator"
+        return super().unavailable() + elsewhere(runtime)
 
     def unsupported(self, case: AttentionCase) -> list[str]:
         return [] if case.device == "cpu" else [f"runs on the CPU; the case is on {case.device}"]

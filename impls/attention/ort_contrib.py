@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from impls.attention import _onnx_graphs as onnx
+from impls.attention._cpu_only import elsewhere
 from impls.attention._masks import visible
 from impls.attention.api import (
     AttentionCase,
@@ -50,6 +51,9 @@ class OrtContribAttention(AttentionImpl):
     # provider, although the schemas list it (measured, onnxruntime 1.32)
     dtypes = ("float32", "float16")
     example_budget = 1
+
+    def unavailable(self) -> list[str]:
+        return super().unavailable() + elsewhere("ONNX Runtime's CPU execution provider")
 
     def unsupported(self, case: AttentionCase) -> list[str]:
         return [] if case.device == "cpu" else [f"runs on the CPU execution provider; the case is on {case.device}"]
