@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import torch
 
 DTYPES = FLOAT_DTYPES
-FEATURES = ("lse", "grad", "varlen", "causal", "window", "alibi", "softcap", "gqa")
+FEATURES = ("lse", "grad", "varlen", "causal", "window", "alibi", "softcap", "gqa", "scale")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class AttentionCase:
         named = {"lse": self.needs_lse, "grad": self.needs_grad, "varlen": self.varlen, "causal": o.causal,
                  "window": o.window_left is not None or o.window_right is not None,
                  "alibi": o.alibi_slopes is not None, "softcap": o.softcap is not None,
-                 "gqa": self.heads_q != self.heads_kv}
+                 "gqa": self.heads_q != self.heads_kv, "scale": o.scale is not None}
         return {f for f, on in named.items() if on}
 
     def __str__(self) -> str:

@@ -107,6 +107,8 @@ class HfAttention(AttentionImpl):
         self.lacks = {**HfAttention.lacks}
         if model.window == "none":
             self.lacks["window"] = f"{model.preset} has no sliding window in its config"
+        if not model.free_scale:
+            self.lacks["scale"] = f"{model.attention_class} scales by head_dim**-0.5; its config has no other scale"
         if not model.softcap:
             self.lacks["softcap"] = f"{model.preset} has no attn_logit_softcapping in its config"
         elif function == "sdpa":
@@ -141,12 +143,11 @@ class HfAttention(AttentionImpl):
             reasons.append("a sliding window is causal in these models (no right window)")
         if o.window_left is not None and not o.causal:
             reasons.append("a sliding window is causal in these models (no bidirectional window)")
-        if o.scale is not None and not math.isclose(o.scale, case.head_dim ** -0.5):
-            if not m.free_scale:
-                reasons.append(f"{m.attention_class} scales by head_dim**-0.5; its config has no other scale")
-            elif round(o.scale ** -2) < 1 or not math.isclose(o.scale, round(o.scale ** -2) ** -0.5, rel_tol=1e-12):
-                reasons.append("query_pre_attn_scalar is an int (the scale is its -0.5 power); "
-                               f"{o.scale:g} is no such power")
+        # a model with a scale field (Gemma-2's query_pre_attn_scalar, an int n: the scale is n^-1/2)
+        if o.scale is not None and m.free_scale and (round(o.scale ** -2) < 1 or not math.isclose(
+                o.scale, round(o.scale ** -2) ** -0.5, rel_tol=1e-12)):
+            reasons.append("query_pre_attn_scalar is an int (the scale is its -0.5 power); "
+                           f"{o.scale:g} is no such power")
         return reasons
 
     def config(self, q: torch.Tensor, k: torch.Tensor, opts: AttentionOptions) -> tuple[Any, int]:

@@ -7,7 +7,7 @@ the quick profile each of those items draws its own cases.
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import torch
@@ -32,6 +32,7 @@ OPTION_FEATURES = ("plain", "scale", "causal_top_left", "causal_bottom_right", "
                    "combined", "gqa")
 
 
+@cache  # built once: a strategy built per draw costs more than the draw
 def options(feature: str, heads_q: int) -> st.SearchStrategy[AttentionOptions]:
     align = st.sampled_from(ALIGNMENTS)
     if feature == "plain":
@@ -111,10 +112,12 @@ def decode_cases(draw: st.DrawFn, dtype: str) -> AttentionCase:
 DECODE_WINDOW = AttentionOptions(causal=True, window_left=7, alignment="bottom_right")
 
 
+@cache  # built once: a strategy built per draw costs more than the draw
 def _lse_cases(dtype: str, feature: str) -> st.SearchStrategy[AttentionCase]:
     return cases(dtype, feature, lse=True)
 
 
+@cache  # built once: a strategy built per draw costs more than the draw
 def _poisoned_cases(dtype: str, feature: str) -> st.SearchStrategy[AttentionCase]:
     return cases(dtype, feature, lse=None, poison=True)
 
@@ -150,7 +153,7 @@ def _with_slopes(opts: AttentionOptions, heads_q: int) -> AttentionOptions:
 
 
 # the features every case of a property's option feature has (what an implementation's ``lacks`` may decline)
-ALWAYS = {"causal_top_left": ("causal",), "causal_bottom_right": ("causal",), "window": ("window",),
+ALWAYS = {"scale": ("scale",), "causal_top_left": ("causal",), "causal_bottom_right": ("causal",), "window": ("window",),
           "alibi": ("alibi",), "softcap": ("softcap",), "gqa": ("gqa",)}
 
 
