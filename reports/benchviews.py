@@ -180,31 +180,38 @@ def _table(group: pd.DataFrame, x: str, keys: list[str], follows: list[str], own
     if has_baseline:
         columns.append(Column("speedup", f"× {baseline}", True))
     row_fields = [*keys, *([x] if x else []), *follows]
-    by_row = group.assign(**{f"_f_{f}": frame[f] for f in keys + follows},
-                          _xs=group.x_value if x else 0.0)
+    metrics = [c.key for c in columns if c.key != "speedup"]
+    by_row = pd.DataFrame({**{f"_f_{f}": frame[f] for f in keys + follows},
+                           "_xs": group.x_value if x else 0.0, "impl": group.impl, **{m: group[m] for m in metrics}})
     index_cols = [*(f"_f_{f}" for f in keys), "_xs"]
+    # One aggregation for the whole table: (row, implementation) → the median of each metric.
+    medians = by_row.groupby([*index_cols, "impl"], sort=False, dropna=False)[metrics].median()
+    follow_values = by_row.groupby(index_cols, sort=False, dropna=False)[[f"_f_{f}" for f in follows]].first()
+    cells_of: dict[tuple[Any, ...], dict[str, dict[str, float]]] = {}
+    for index, values in zip(medians.index, medians.to_dict("records"), strict=True):
+        cells_of.setdefault(tuple(index[:-1]), {})[index[-1]] = {k: v for k, v in values.items() if v == v}
+    ordered = sorted(cells_of, key=lambda key: tuple(map(_order, key)))
     rows = []
-    grouped = sorted(by_row.groupby(index_cols, sort=False, dropna=False), key=lambda kv: tuple(map(_order, kv[0])))
-    for _, part in grouped[:MAX_TABLE_ROWS]:
-        first = part.iloc[0]
-        values = [*(str(first[f"_f_{f}"]) for f in keys), *([tick(first["_xs"])] if x else []),
-                  *(str(first[f"_f_{f}"]) for f in follows)]
-        medians = part.groupby("impl")[[c.key for c in columns if c.key != "speedup"]].median()
-        if has_baseline and baseline in medians.index:
-            medians["speedup"] = medians.loc[baseline, "median_s"] / medians.median_s
-        cells = [[_cell(c, medians, impl) for c in columns] for impl in impls]
-        rows.append((values, cells))
-    return PivotTable(row_fields, [(i, notes[i], i == baseline) for i in impls], columns, rows, len(grouped))
+    for key in ordered[:MAX_TABLE_ROWS]:
+        per_impl = cells_of[key]
+        if has_baseline and "median_s" in per_impl.get(baseline, {}):
+            for values in per_impl.values():
+                if values.get("median_s"):
+                    values["speedup"] = per_impl[baseline]["median_s"] / values["median_s"]
+        follow = follow_values.loc[key if len(key) > 1 else key[0]] if follows else None
+        shown = [*(str(v) for v in key[:-1]), *([tick(key[-1])] if x else []),
+                 *(str(follow[f"_f_{f}"]) for f in follows)]
+        by_column = {c.key: {i: v[c.key] for i, v in per_impl.items() if c.key in v} for c in columns}
+        rows.append((shown, [[_cell(c, by_column[c.key], impl) for c in columns] for impl in impls]))
+    return PivotTable(row_fields, [(i, notes[i], i == baseline) for i in impls], columns, rows, len(ordered))
 
 
-def _cell(column: Column, medians: pd.DataFrame, impl: str) -> Cell:
-    if impl not in medians.index or column.key not in medians.columns:
+def _cell(column: Column, values: dict[str, float], impl: str) -> Cell:
+    """``values``: implementation → this row's value of the column (absent where it has none)."""
+    if impl not in values:
         return Cell("")
-    value = medians.loc[impl, column.key]
-    if value is None or value != value:
-        return Cell("")
-    values = medians[column.key].dropna()
-    best = len(values) > 1 and value == (values.max() if column.higher_is_better else values.min())
+    value = values[impl]
+    best = len(values) > 1 and value == (max(values.values()) if column.higher_is_better else min(values.values()))
     return Cell(format_value(column.key, float(value)), bool(best))
 
 

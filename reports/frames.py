@@ -29,20 +29,25 @@ BENCHMARK_ONLY_SKIP = "--benchmark-only active"  # pytest-benchmark's reason for
 
 
 def outcomes_frame(runs: list[Run]) -> pd.DataFrame:
-    rows = []
+    columns: dict[str, list[Any]] = {c: [] for c in OUTCOME_COLUMNS}
     for run in runs:
         device = run.meta.get("device", "?")
         libraries = {name: d.get("library", "") for name, d in (run.meta.get("implementations") or {}).items()}
         for o in run.outcomes:
-            test = str(o.get("nodeid", "")).split("::")[-1].split("[")[0]
+            nodeid = str(o.get("nodeid", ""))
             tally = o.get("tally") or {}
             impl = o.get("impl") or "(suite)"
-            rows.append((run.name, device, str(o.get("nodeid", "")), impl, libraries.get(impl, ""), o.get("area") or "suite", test,
-                         o.get("check", ""), json.dumps(o.get("params", {}), sort_keys=True), o["outcome"],
-                         str(o.get("reason", "")), o.get("duration_s", 0.0), int(tally.get("checked", 0)),
-                         dict(tally.get("unsupported", {})), dict(tally.get("declared", {})),
-                         str(o.get("verdict", ""))))
-    return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
+            params = o.get("params")
+            for name, value in (
+                    ("run", run.name), ("device", device), ("nodeid", nodeid), ("impl", impl),
+                    ("library", libraries.get(impl, "")), ("area", o.get("area") or "suite"),
+                    ("test", nodeid.split("::")[-1].split("[")[0]), ("check", o.get("check", "")),
+                    ("params", json.dumps(params, sort_keys=True) if params else "{}"), ("outcome", o["outcome"]),
+                    ("reason", str(o.get("reason", ""))), ("duration_s", o.get("duration_s", 0.0)),
+                    ("checked", int(tally.get("checked", 0))), ("unsupported", dict(tally.get("unsupported", {}))),
+                    ("declared", dict(tally.get("declared", {}))), ("verdict", str(o.get("verdict", "")))):
+                columns[name].append(value)
+    return pd.DataFrame(columns, columns=OUTCOME_COLUMNS)
 
 
 def conformance_outcomes(outcomes: pd.DataFrame, runs: list[Run] = ()) -> pd.DataFrame:  # type: ignore[assignment]

@@ -116,3 +116,18 @@ def load_runs(roots: Iterable[Path] = (DEFAULT_ROOT,)) -> tuple[list[Run], list[
             except RunLoadError as err:
                 errors.append(str(err))
     return sorted(runs, key=lambda r: str(r.meta.get("started", r.name))), errors
+
+
+def find_run(name: str, root: Path = DEFAULT_ROOT) -> Run:
+    """A run by its directory, or by its name (or a unique prefix of it) anywhere under ``root``."""
+    path = Path(name)
+    if (path / "run.json").exists():
+        return load_run(path)
+    matches = sorted(p.parent for p in root.rglob("run.json") if p.parent.name.startswith(name)
+                     and not p.parent.name.startswith(".tmp-")) if root.exists() else []
+    exact = [p for p in matches if p.name == name]
+    if len(exact) == 1 or len(matches) == 1:
+        return load_run((exact or matches)[0])
+    if not matches:
+        raise RunLoadError(f"no run named {name!r} in {root} (and {name!r} is not a run directory)")
+    raise RunLoadError(f"{name!r} names {len(matches)} runs in {root}: {', '.join(p.name for p in matches[:5])}")
