@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,16 +107,13 @@ def _view(run: str, benchmark: str, group: pd.DataFrame) -> BenchView:
     follows = [f for f in varying if f not in keys and not _varies_within(frame, ["_x", *keys], f)]
     own = [f for f in varying if f not in keys and f not in follows]
     view = BenchView(str(group.area.iloc[0]), benchmark, run, str(group.device.iloc[0]), x, baseline, fixed)
-    if not x:
-        view.notes.append("the records name no numeric x-axis: table only")
     group = group.assign(_key=frame[keys].apply(tuple, axis=1) if keys else [()] * len(frame))
     primary = next((m for m in THROUGHPUT if group[m].notna().any()), None)
     second = _second_panel(group, primary, baseline)
-    if x:
-        parts = sorted(group.groupby("_key", sort=False), key=lambda kv: tuple(map(_order, kv[0])))
-        for key, part in parts:
-            view.charts.append(_chart(benchmark, x, dict(zip(keys, key, strict=True)), part, primary, second,
-                                      baseline))
+    parts = sorted(group.groupby("_key", sort=False), key=lambda kv: tuple(map(_order, kv[0])))
+    for key, part in parts:
+        view.charts.append(_chart(benchmark, x, dict(zip(keys, key, strict=True)), part, primary, second,
+                                  baseline))
     view.table = _table(group, x, keys, follows, own, frame, primary, baseline)
     return view
 
@@ -152,14 +148,16 @@ def _chart(benchmark: str, x: str, key: dict[str, str], part: pd.DataFrame, prim
     lines = []
     impls = sorted(part.impl.unique(), key=lambda i: (i != baseline, i))
     for impl in impls:
-        points = part[part.impl == impl].groupby("x_value")[[metric, *([second[0]] if second else [])]].median()
+        mine = part[part.impl == impl]
+        points = mine.groupby("x_value", dropna=False)[[metric, *([second[0]] if second else [])]].median()
         points = points.sort_index()
         ys = tuple(float(v) for v in points[metric])
         extra: tuple[float | None, ...] = (None,) * len(points)
         if second:
             scale = 100.0 if second[0] == "fraction_of_peak" else 1.0
             extra = tuple(None if v != v else float(v) * scale for v in points[second[0]])
-        lines.append(Line(str(impl), tuple(float(v) for v in points.index), ys, extra, impl == baseline))
+        xs = tuple(float(v) for v in points.index if v == v)
+        lines.append(Line(str(impl), xs if len(xs) == len(ys) else (), ys, extra, impl == baseline))
     title = benchmark + "".join(f" · {k}={v}" for k, v in key.items())
     return Chart(title, x, label, second[1] if second else None, tuple(lines))
 
@@ -198,7 +196,7 @@ def _table(group: pd.DataFrame, x: str, keys: list[str], follows: list[str], own
             for values in per_impl.values():
                 if values.get("median_s"):
                     values["speedup"] = per_impl[baseline]["median_s"] / values["median_s"]
-        follow = follow_values.loc[key if len(key) > 1 else key[0]] if follows else None
+        follow = follow_values.loc[key if len(key) > 1 else key[0]] if follows else {}
         shown = [*(str(v) for v in key[:-1]), *([tick(key[-1])] if x else []),
                  *(str(follow[f"_f_{f}"]) for f in follows)]
         by_column = {c.key: {i: v[c.key] for i, v in per_impl.items() if c.key in v} for c in columns}

@@ -14,17 +14,19 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib as mpl
 from markupsafe import escape
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
 
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
-           "#bcbd22", "#393b79", "#ad494a", "#637939", "#7b4173", "#e6550d", "#3182bd")
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#393b79",
+           "#637939", "#ad494a", "#7b4173", "#bcbd22", "#7f7f7f", "#e6550d", "#3182bd")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
-RC = {"svg.fonttype": "path", "svg.hashsalt": "tokenspec", "text.parse_math": False, "font.size": 8.5, "axes.titlesize": 9,
+RC: Any = {"svg.fonttype": "path", "svg.hashsalt": "tokenspec", "text.parse_math": False, "font.size": 8.5, "axes.titlesize": 9,
       "axes.labelsize": 8.5, "legend.fontsize": 8, "axes.spines.top": False, "axes.spines.right": False,
       "axes.grid": True, "grid.color": "#e4e4e4", "grid.linewidth": 0.6, "axes.axisbelow": True}
 LOG_RANGE_X = 8.0  # an axis whose values span this factor or more is drawn on a log scale
@@ -52,7 +54,7 @@ class Chart:
 
 
 def colors_for(names: Sequence[str]) -> dict[str, str]:
-    """One colour per implementation, the same in every chart of the report."""
+    """One colour per implementation (call it per area: an implementation keeps its colour in every chart)."""
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(names)))}
 
 
@@ -60,7 +62,7 @@ def render(chart: Chart, colors: dict[str, str], uid: str) -> str:
     """The chart as an ``<svg>`` element whose ids are prefixed with ``uid`` (several share one page)."""
     with mpl.rc_context(RC):
         panels = 2 if chart.second_label else 1
-        single_x = all(len(line.xs) <= 1 for line in chart.lines)  # dots, not lines: bars say it better
+        single_x = all(len(line.ys) <= 1 for line in chart.lines)  # dots, not lines: bars say it better
         # A fixed layout (constrained layout costs more than the drawing); the legend hangs below the figure
         # and bbox_inches="tight" grows the picture to hold it and every label.
         height = max(1.4 + 0.22 * len(chart.lines), 2.2) if single_x else 3.0
@@ -77,8 +79,9 @@ def render(chart: Chart, colors: dict[str, str], uid: str) -> str:
     return inline_svg(out.getvalue(), uid, chart.title)
 
 
-def _lines(fig: Figure, axes: Sequence[object], chart: Chart, colors: dict[str, str]) -> None:
-    panels = [(axes[0], chart.y_label, [line.ys for line in chart.lines])]
+def _lines(fig: Figure, axes: Sequence[Axes], chart: Chart, colors: dict[str, str]) -> None:
+    panels: list[tuple[Axes, str, list[tuple[float | None, ...]]]] = [
+        (axes[0], chart.y_label, [line.ys for line in chart.lines])]
     if chart.second_label:
         panels.append((axes[1], chart.second_label, [line.second for line in chart.lines]))
     xs = sorted({x for line in chart.lines for x in line.xs})
@@ -101,12 +104,13 @@ def _lines(fig: Figure, axes: Sequence[object], chart: Chart, colors: dict[str, 
                handlelength=2.4)
 
 
-def _bars(axes: Sequence[object], chart: Chart, colors: dict[str, str]) -> None:
+def _bars(axes: Sequence[Axes], chart: Chart, colors: dict[str, str]) -> None:
     xs = {x for line in chart.lines for x in line.xs}
     at = "" if len(xs) > 1 else f"{chart.x_label} = {tick(next(iter(xs)))}" if xs else ""
     names = [line.label + (" (baseline)" if line.baseline else "") +
              (f" ({chart.x_label}={tick(line.xs[0])})" if len(xs) > 1 and line.xs else "") for line in chart.lines]
-    panels = [(axes[0], chart.y_label, [line.ys[0] if line.ys else None for line in chart.lines])]
+    panels: list[tuple[Axes, str, list[float | None]]] = [
+        (axes[0], chart.y_label, [line.ys[0] if line.ys else None for line in chart.lines])]
     if chart.second_label:
         panels.append((axes[1], chart.second_label, [line.second[0] if line.second else None
                                                      for line in chart.lines]))
@@ -141,7 +145,7 @@ def tick(value: float) -> str:
     return f"{value:g}"
 
 
-def _scale_x(ax: object, xs: list[float]) -> None:
+def _scale_x(ax: Axes, xs: list[float]) -> None:
     if xs and xs[0] > 0 and xs[-1] / xs[0] >= LOG_RANGE_X:
         ax.set_xscale("log", base=2 if all(x == int(x) and int(x) & (int(x) - 1) == 0 for x in xs) else 10)
     if len(xs) <= 12:
@@ -150,7 +154,7 @@ def _scale_x(ax: object, xs: list[float]) -> None:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: tick(v)))
 
 
-def _scale_y(ax: object, ys: list[float]) -> None:
+def _scale_y(ax: Axes, ys: list[float]) -> None:
     positive = [y for y in ys if y > 0]
     if positive and len(positive) == len(ys) and max(positive) / min(positive) >= LOG_RANGE_Y:
         ax.set_yscale("log")

@@ -125,7 +125,8 @@ def _declared(impl: str, entry: dict[str, Any], known: dict[str, Any], rows: pd.
                 & rows.check.map(lambda c: _matches(str(c), known["test"]))]
     claimed.update(mine.index)
     stale, xfailed = mine[mine.outcome == "stale"], mine[mine.outcome == "xfailed"]
-    verdict = next((v for v in xfailed.verdict if v), "")
+    # Without a declared example: the shortest case among the verdicts (each already shrunk by hypothesis).
+    verdict = min((v for v in xfailed.verdict if v), key=lambda v: (len(case_of(v)), v), default="")
     finding.smallest_case = finding.smallest_case or case_of(verdict)
     finding.evidence = verdict
     if not stale.empty:
@@ -133,7 +134,9 @@ def _declared(impl: str, entry: dict[str, Any], known: dict[str, Any], rows: pd.
         finding.detail = f"STALE: passes on {len(stale)} item(s), e.g. {stale.check.iloc[0]}; remove the entry"
     elif not xfailed.empty:
         finding.status, finding.items = "xfailed", len(xfailed)
-        finding.detail = _items(len(xfailed), "xfailed") + ": " + ", ".join(sorted(set(xfailed.check))[:6])
+        checks = sorted(set(xfailed.check))
+        finding.detail = _items(len(xfailed), "xfailed") + ": " + ", ".join(checks[:3]) + (
+            f" and {len(checks) - 3} more" if len(checks) > 3 else "")
     elif (rows.outcome == "skipped").all():
         finding.detail = "not run: " + str(rows.reason.iloc[0])[:300]
     else:

@@ -134,13 +134,15 @@ def _with_axes(frame: pd.DataFrame) -> pd.DataFrame:
     for _, group in frame[frame.x == ""].groupby(["run", "benchmark"]):
         distinct: Counter[str] = Counter()
         for field in {f for fields in group.fields for f in fields}:
-            values = {fields.get(field) for fields in group.fields}
-            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            values = {json.dumps(fields.get(field), default=str) for fields in group.fields}
+            raw = [fields.get(field) for fields in group.fields]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
                 distinct[field] = len(values)
-        xs[group.index] = max(distinct, key=lambda f: (distinct[f], f)) if distinct else ""
+        best = max(distinct, key=lambda f: (distinct[f], f)) if distinct else ""
+        xs[group.index] = best if best and distinct[best] > 1 else ""  # nothing varies: no axis to plot against
     frame = frame.assign(x=xs)
-    values = [fields.get(x) if x else None for fields, x in zip(frame.fields, frame.x, strict=True)]
-    return frame.assign(x_value=[_number(v) for v in values])
+    picked = [fields.get(x) if x else None for fields, x in zip(frame.fields, frame.x, strict=True)]
+    return frame.assign(x_value=[_number(v) for v in picked])
 
 
 def _with_speedups(frame: pd.DataFrame) -> pd.DataFrame:

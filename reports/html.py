@@ -101,9 +101,12 @@ def render(runs: list[Run], load_errors: list[str] = (), title: str = "tokenspec
     catalogue = next((r.meta.get("implementations") or {} for r in runs if r.name == chosen), {})
     records = bench_records(runs)
     bench_views = views(records)
-    colors = charts.colors_for(list(records.impl.unique()) if not records.empty else [])
+    colors: dict[str, str] = {}
+    if not records.empty:
+        for _, impls in records.groupby("area").impl:
+            colors.update(charts.colors_for(list(impls.unique())))
     svgs, left_out = _chart_markup(bench_views, colors)
-    libraries = {}
+    libraries: dict[str, str] = {}
     for run in runs:
         libraries.update(run.meta.get("libraries") or {})
     return _ENV.get_template("report.html.j2").render(

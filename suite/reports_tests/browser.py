@@ -31,11 +31,11 @@ _MEASURE = """<script>
     out.charts.push({label: svg.getAttribute("aria-label"), box: [b.left, b.top, b.right, b.bottom], parts});
   });
   const pre = document.createElement("pre");
-  pre.id = "%s";
+  pre.id = "MEASURE_ID";
   pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
 })();
-</script>""" % MEASURE_ID
+</script>""".replace("MEASURE_ID", MEASURE_ID)
 
 
 def flags(profile: Path, width: int = 1400, height: int = 1000) -> list[str]:
@@ -76,8 +76,8 @@ def outside(measured: dict[str, Any], slack: float = 0.5) -> list[str]:
     for chart in measured.get("charts", []):
         left, top, right, bottom = chart["box"]
         for part in chart["parts"]:
-            l, t, r, b = part["box"]
-            if l < left - slack or t < top - slack or r > right + slack or b > bottom + slack:
+            x0, y0, x1, y1 = part["box"]
+            if x0 < left - slack or y0 < top - slack or x1 > right + slack or y1 > bottom + slack:
                 bad.append(f"{chart['label']}: {part['id']} at {[round(v, 1) for v in part['box']]} outside "
                            f"{[round(v, 1) for v in chart['box']]}")
     return bad
