@@ -101,10 +101,8 @@ def render(runs: list[Run], load_errors: list[str] = (), title: str = "tokenspec
     catalogue = next((r.meta.get("implementations") or {} for r in runs if r.name == chosen), {})
     records = bench_records(runs)
     bench_views = views(records)
-    colors: dict[str, str] = {}
-    if not records.empty:
-        for _, impls in records.groupby("area").impl:
-            colors.update(charts.colors_for(list(impls.unique())))
+    colors = {str(area): charts.colors_for(list(impls.unique()))  # an implementation's colour, area by area
+              for area, impls in records.groupby("area").impl} if not records.empty else {}
     svgs, left_out = _chart_markup(bench_views, colors)
     libraries: dict[str, str] = {}
     for run in runs:
@@ -117,7 +115,8 @@ def render(runs: list[Run], load_errors: list[str] = (), title: str = "tokenspec
     )
 
 
-def _chart_markup(bench_views: list[BenchView], colors: dict[str, str]) -> tuple[dict[int, list[Markup]], int]:
+def _chart_markup(bench_views: list[BenchView], colors: dict[str, dict[str, str]]
+                  ) -> tuple[dict[int, list[Markup]], int]:
     """Each view's charts as SVG (the first MAX_CHARTS of the report), keyed by the view's position."""
     markup: dict[int, list[Markup]] = {}
     drawn = left_out = 0
@@ -127,7 +126,7 @@ def _chart_markup(bench_views: list[BenchView], colors: dict[str, str]) -> tuple
                 left_out += 1
                 continue
             # Safe: matplotlib draws every string as glyph paths; the title is escaped by inline_svg.
-            markup.setdefault(n, []).append(Markup(charts.render(chart, colors, f"c{drawn}")))
+            markup.setdefault(n, []).append(Markup(charts.render(chart, colors[view.area], f"c{drawn}")))
             drawn += 1
     return markup, left_out
 

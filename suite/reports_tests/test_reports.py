@@ -18,6 +18,7 @@ import pytest
 
 from reports.__main__ import main as reports_main
 from reports.benchviews import views
+from reports.charts import PALETTE
 from reports.charts import render as render_chart
 from reports.findings import findings, matrix_by_area
 from reports.frames import (
@@ -395,6 +396,8 @@ def test_report_renders_in_a_real_browser(tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     page.write_text(render(runs))
     svgs = re.findall(r"<svg\b.*?</svg>", page.read_text(), flags=re.S)
+    line_colours = set(re.findall(r"stroke: (#[0-9a-f]{6})", svgs[0])) & set(PALETTE)
+    assert len(line_colours) == 4  # one colour per implementation of the chart, though one also benchmarks billing
     # A planted chart cut to half its width: the measurement must see its legend and labels leave the box.
     planted = re.sub(r'width="([\d.]+)pt"', lambda m: f'width="{float(m.group(1)) / 2}pt"', svgs[0], count=1)
     planted = re.sub(r'viewBox="0 0 ([\d.]+) ', lambda m: f'viewBox="0 0 {float(m.group(1)) / 2} ', planted, count=1)
