@@ -30,7 +30,6 @@ DEFAULT_THRESHOLD_PERCENT = 10
 _ENV = Environment(loader=PackageLoader("reports", "templates"), autoescape=True, undefined=StrictUndefined,
                    trim_blocks=True, lstrip_blocks=True)
 _ENV.filters["seconds"] = format_seconds
-_ENV.filters["case"] = lambda case: case_text(case)
 
 
 @dataclass
