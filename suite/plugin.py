@@ -298,10 +298,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
     from hypothesis import settings
 
+    from reports.declared import catalogue
     from reports.environment import environment
     from reports.store import save_run
 
     meta = {**environment(), "command": sys.argv, "started": _started, "saved": datetime.now(UTC).isoformat(),
-            "hypothesis_profile": settings.get_current_profile_name()}
+            "hypothesis_profile": settings.get_current_profile_name(),
+            "implementations": catalogue(registry.all_implementations())}
     path = save_run(meta, _recorded, dict(_benchmark_json), root=Path(store))
     print(f"\ntokenspec: run stored in {path}")
