@@ -105,12 +105,13 @@ def check_dense(impl: AttentionImpl, case: AttentionCase, seed: int) -> Verdict:
             checks.append(missing("lse", "no lse returned although the call asked for it"))
         else:
             checks.append(compare("lse", as64(lse), want_lse, as64(base["lse"]), lse_dtype(lse, case), K_OUTPUT,
-                                  smax, smax, smean))
+                                  smax, smax, smean, input_dtype=case.dtype))
     return verdict(case, checks)
 
 
 def lse_dtype(lse: torch.Tensor, case: AttentionCase) -> str:
-    """The precision an LSE was returned in: a float32 LSE of half inputs is held to float32 rounding."""
+    """The precision an LSE was returned in: a float32 LSE of half inputs rounds as float32 itself (its scores
+    are held to the inputs' rounding: ``input_dtype`` of the comparison)."""
     name = dtype_name(lse)
     return name if name != "float64" else case.dtype
 
@@ -187,6 +188,6 @@ def check_varlen(impl: AttentionImpl, case: AttentionCase, seed: int) -> Verdict
     if case.needs_lse:
         checks.append(missing("lse", "no lse returned although the call asked for it") if lse is None else
                       compare("lse", as64(lse), want_lse, base_lse.numpy(), lse_dtype(lse, case), K_OUTPUT, smax,
-                              smax, smean))
+                              smax, smean, input_dtype=case.dtype))
     return verdict(case, checks)
 
