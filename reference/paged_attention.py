@@ -16,7 +16,7 @@ from reference.attention import AttentionOptions, attention
 
 
 def validate_shapes(q_shape: tuple[int, ...], pool_shape: tuple[int, ...], table_shape: tuple[int, ...],
-                seqlens: np.ndarray, opts: AttentionOptions) -> None:
+                    seqlens: np.ndarray, opts: AttentionOptions) -> None:
     """Raise ValueError naming the violated constraint and the values given."""
     if len(q_shape) != 4 or len(pool_shape) != 4:
         raise ValueError(f"q must be [B, Sq, Hq, D] and the pools [num_blocks, block_size, Hkv, D]; "
@@ -27,6 +27,8 @@ def validate_shapes(q_shape: tuple[int, ...], pool_shape: tuple[int, ...], table
         raise ValueError(f"q has head_dim {d} but the cache has {dk}")
     if hkv == 0 or hq % hkv:
         raise ValueError(f"query heads ({hq}) must be a multiple of kv heads ({hkv})")
+    if opts.alibi_slopes is not None and len(opts.alibi_slopes) != hq:
+        raise ValueError(f"alibi_slopes has {len(opts.alibi_slopes)} entries but there are {hq} query heads")
     if len(table_shape) != 2 or table_shape[0] != b:
         raise ValueError(f"block_table must be [B={b}, max_blocks]; got {table_shape}")
     if seqlens.shape != (b,):

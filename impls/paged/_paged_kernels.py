@@ -13,6 +13,7 @@ import triton
 import triton.language as tl
 
 BUG_NONE, BUG_TAIL_UNMASKED, BUG_TABLE_STRIDE, BUG_COMBINE_NO_LSE, BUG_GQA_MAP = 0, 1, 2, 3, 4
+BUG_ACC_IN_INPUT_DTYPE, BUG_LSE_LOG2 = 5, 6
 
 
 @triton.jit
@@ -122,6 +123,8 @@ def paged_decode_kernel(
             acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision="ieee")
         else:
             acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+        if BUG == 5:  # planted: the running output kept in the input dtype between tiles
+            acc = acc.to(Q.dtype.element_ty).to(tl.float32)
         m_i = m_new
 
     has = l_i > 0.0
@@ -160,8 +163,10 @@ def combine_kernel(
     total = tl.sum(w, 0)
     out = tl.sum(parts * w[:, None], 0) / tl.where(total > 0, total, 1.0)
     tl.store(OUT + b * so_b + i * so_i + h * so_h + dims * so_d, out.to(OUT.dtype.element_ty), mask=dims < D)
-    tl.store(LSE + b * sl_b + i * sl_i + h * sl_h, tl.where(total > 0, m + tl.log(tl.where(total > 0, total, 1.0)),
-                                                            float("-inf")))
+    lse_out = tl.where(total > 0, m + tl.log(tl.where(total > 0, total, 1.0)), float("-inf"))
+    if BUG == 6:
+        lse_out = lse_out * 1.4426950408889634  # planted: the LSE returned in log2 units (the output is right)
+    tl.store(LSE + b * sl_b + i * sl_i + h * sl_h, lse_out)
 
 
 def next_pow2(n: int) -> int:
