@@ -13,7 +13,7 @@ import triton
 import triton.language as tl
 
 BUG_NONE, BUG_TAIL_UNMASKED, BUG_TABLE_STRIDE, BUG_COMBINE_NO_LSE, BUG_GQA_MAP = 0, 1, 2, 3, 4
-BUG_ACC_IN_INPUT_DTYPE, BUG_LSE_LOG2 = 5, 6
+BUG_ACC_IN_INPUT_DTYPE, BUG_LSE_LOG2, BUG_SINK_EVERY_SPLIT = 5, 6, 7
 
 
 @triton.jit
@@ -30,7 +30,7 @@ def _tanh(x):
 
 @triton.jit
 def paged_decode_kernel(
-    Q, K, V, TABLE, SEQLENS, SLOPES, OUT, LSE,
+    Q, K, V, TABLE, SEQLENS, SLOPES, SINKS, OUT, LSE,
     sq_b, sq_i, sq_h, sq_d,
     sk_blk, sk_slot, sk_h, sk_d,
     sv_blk, sv_slot, sv_h, sv_d,
@@ -41,7 +41,8 @@ def paged_decode_kernel(
     SQ, HKV, D, BLOCK_SIZE, SPLIT_TOKENS,
     G: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     CAUSAL: tl.constexpr, HAS_WL: tl.constexpr, HAS_WR: tl.constexpr, HAS_CAP: tl.constexpr,
-    HAS_ALIBI: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr, BUG: tl.constexpr,
+    HAS_ALIBI: tl.constexpr, HAS_SINKS: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+    BUG: tl.constexpr,
 ):
     pid = tl.program_id(0)
     split = tl.program_id(1)
@@ -75,6 +76,11 @@ def paged_decode_kernel(
 
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
+    if HAS_SINKS:  # split 0 starts from the sink: a term e^sink in the denominator, no value
+        sink = tl.load(SINKS + qh, mask=row_ok, other=float("-inf"))
+        first = (split == 0) | (BUG == 7)  # BUG 7 (planted): every split adds the sink
+        m_i = tl.where(first, sink, m_i)
+        l_i = tl.where(first, 1.0, l_i)
     acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
     cols = tl.arange(0, BLOCK_N)
     for start in range(lo, hi, BLOCK_N):

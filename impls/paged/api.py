@@ -26,12 +26,13 @@ if TYPE_CHECKING:
 DTYPES = FLOAT_DTYPES  # query / output dtypes
 FP8_DTYPES = ("float8_e4m3fn", "float8_e5m2")  # cache dtypes read through per-tensor scales
 BLOCK_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-FEATURES = ("lse", "causal", "window", "softcap", "alibi", "gqa", "fp8", "multi_query", "short_context")
+FEATURES = ("lse", "causal", "window", "softcap", "alibi", "gqa", "fp8", "multi_query", "short_context", "sinks")
 FEATURE_MEANING = {
     "lse": "the call asks for the log-sum-exp",
     "multi_query": "more than one query per sequence (Sq > 1: verifying a draft, chunked prefill)",
     "short_context": "a sequence holds fewer tokens than there are queries (an empty sequence, for one)",
     "fp8": "the cache is fp8, read through per-tensor scales (values = pool · scale)",
+    "sinks": "attention sinks: one logit per query head added to every softmax denominator (no value)",
 }
 
 
@@ -63,6 +64,7 @@ class PagedCase:
     pool_blocks: int = 0
     k_scale: float = 1.0
     v_scale: float = 1.0
+    sinks: tuple[float, ...] | None = None  # one logit per query head (reference.paged_attention)
 
     @property
     def batch(self) -> int:
@@ -92,7 +94,8 @@ class PagedCase:
                  "window": o.window_left is not None or o.window_right is not None,
                  "softcap": o.softcap is not None, "alibi": o.alibi_slopes is not None,
                  "gqa": self.heads_q != self.heads_kv, "fp8": self.cache_dtype in FP8_DTYPES,
-                 "multi_query": self.seqlen_q > 1, "short_context": min(self.seqlens, default=0) < self.seqlen_q}
+                 "multi_query": self.seqlen_q > 1, "short_context": min(self.seqlens, default=0) < self.seqlen_q,
+                 "sinks": self.sinks is not None}
         return {f for f, on in named.items() if on}
 
     def __str__(self) -> str:
@@ -100,7 +103,8 @@ class PagedCase:
         opts = ["causal" if o.causal else "",
                 f"window=({o.window_left},{o.window_right})" if "window" in self.features() else "",
                 "alibi" if o.alibi_slopes else "", f"softcap={o.softcap:g}" if o.softcap else "",
-                f"scale={o.scale:g}" if o.scale is not None else ""]
+                f"scale={o.scale:g}" if o.scale is not None else "",
+                f"sinks={[round(x, 3) for x in self.sinks]}" if self.sinks is not None else ""]
         cache = (f"cache {self.cache_dtype} ×({self.k_scale:g},{self.v_scale:g})"
                  if self.cache_dtype != self.dtype else "")
         lengths = list(self.seqlens) if len(self.seqlens) <= 8 else f"{self.batch}×{self.max_seqlen_k}"
@@ -113,19 +117,20 @@ class PagedCase:
     @staticmethod
     def of(q: torch.Tensor, k_cache: torch.Tensor, seqlens: torch.Tensor, opts: AttentionOptions, *,
            need_lse: bool = False, max_seqlen: int | None = None, k_scale: float = 1.0,
-           v_scale: float = 1.0) -> PagedCase:
+           v_scale: float = 1.0, sinks: tuple[float, ...] | None = None) -> PagedCase:
         """The case a call asks for (with ``max_seqlen`` given, every length is taken to be it: no device read)."""
         lengths = tuple(seqlens.tolist()) if max_seqlen is None else (max_seqlen,) * q.shape[0]
         return PagedCase(lengths, q.shape[2], k_cache.shape[2], q.shape[1], q.shape[3], k_cache.shape[1],
                          dtype_name(q), q.device.type, opts, kv_dtype=dtype_name(k_cache), needs_lse=need_lse,
-                         spare_blocks=0, pool_blocks=k_cache.shape[0], k_scale=k_scale, v_scale=v_scale)
+                         spare_blocks=0, pool_blocks=k_cache.shape[0], k_scale=k_scale, v_scale=v_scale, sinks=sinks)
 
 
 class PagedAttentionImpl(Implementation):
     """Attention of the queries over K/V gathered through a block table, as the reference defines it.
 
     The call says what is asked: ``need_lse`` (the LSE must be returned; an implementation that cannot
-    declares ``lacks["lse"]``). When ``out`` is passed the result is written into it and that tensor
+    declares ``lacks["lse"]``) and ``sinks`` (one logit per query head, or None; ``lacks["sinks"]`` where
+    unsupported). When ``out`` is passed the result is written into it and that tensor
     returned (the suite fills it with NaN first). ``k_scale``/``v_scale`` dequantize an fp8 cache
     (values = pool · scale). Capabilities are data: ``dtypes`` (query dtypes), ``lacks`` (names from
     :data:`FEATURES`), ``block_sizes``; ``limits(case)`` adds shape and device limits as reasons.
@@ -137,7 +142,8 @@ class PagedAttentionImpl(Implementation):
     def forward(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
                 seqlens: torch.Tensor, opts: AttentionOptions, out: torch.Tensor | None = None,
                 k_scale: float = 1.0, v_scale: float = 1.0, max_seqlen: int | None = None, *,
-                need_lse: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                need_lse: bool = False, sinks: tuple[float, ...] | None = None) -> tuple[torch.Tensor,
+                                                                                           torch.Tensor | None]:
         raise NotImplementedError
 
     def unsupported(self, case: PagedCase) -> list[str]:
@@ -158,7 +164,8 @@ class PagedAttentionImpl(Implementation):
 
 
 def validate(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
-             seqlens: torch.Tensor, opts: AttentionOptions, max_seqlen: int | None = None) -> int:
+             seqlens: torch.Tensor, opts: AttentionOptions, max_seqlen: int | None = None,
+             sinks: tuple[float, ...] | None = None) -> int:
     """Reject bad calls with an error naming the constraint and the values given; returns the longest length.
 
     With ``max_seqlen`` given, the lengths stay on the device: it stands in for each of them.
@@ -180,4 +187,6 @@ def validate(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, bloc
         raise ValueError(f"seqlens must have one entry per sequence ({q.shape[0]}); got shape {tuple(seqlens.shape)}")
     lengths = seqlens.cpu().numpy() if max_seqlen is None else np.full(q.shape[0], max_seqlen)
     validate_shapes(tuple(q.shape), tuple(k_cache.shape), tuple(block_table.shape), lengths, opts)
+    if sinks is not None and (len(sinks) != q.shape[2] or not np.isfinite(sinks).all()):
+        raise ValueError(f"sinks must be {q.shape[2]} finite logits, one per query head; got {list(sinks)}")
     return int(lengths.max(initial=0))

@@ -40,7 +40,8 @@ class FlashPaged(PagedAttentionImpl):
         self.block_multiple = block_multiple
         self.block_sizes = tuple(b for b in (16, 32, 64, 128, 256, 512) if b % block_multiple == 0)
         self.requires = Requirements(modules=(module,), device="cuda", min_compute_capability=min_capability)
-        lacks = {"fp8": "these entry points take the cache in the query dtype (no descale arguments here)"}
+        lacks = {"fp8": "these entry points take the cache in the query dtype (no descale arguments here)",
+                 "sinks": "this adapter passes no attention sinks"}
         if module == "flash_attn.cute":
             lacks["alibi"] = "flash_attn.cute has no alibi_slopes"
         self.lacks = lacks
@@ -56,9 +57,10 @@ class FlashPaged(PagedAttentionImpl):
     def forward(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
                 seqlens: torch.Tensor, opts: AttentionOptions, out: torch.Tensor | None = None,
                 k_scale: float = 1.0, v_scale: float = 1.0,
-                max_seqlen: int | None = None, *, need_lse: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        longest = validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen)
-        self.refuse(PagedCase.of(q, k_cache, seqlens, opts, need_lse=need_lse, max_seqlen=max_seqlen))
+                max_seqlen: int | None = None, *, need_lse: bool = False,
+                sinks: tuple[float, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        longest = validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, sinks)
+        self.refuse(PagedCase.of(q, k_cache, seqlens, opts, need_lse=need_lse, max_seqlen=max_seqlen, sinks=sinks))
         if k_cache.shape[1] % self.block_multiple:
             raise ValueError(f"{self.name} needs the block size to be a multiple of {self.block_multiple}; "
                              f"got {k_cache.shape[1]}")

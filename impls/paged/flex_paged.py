@@ -50,7 +50,8 @@ class FlexPaged(PagedAttentionImpl):
     description = ("FlexAttention on the physical pool with the block table as a mask_mod (torch's PagedAttention "
                    "mechanism); eager for small pools, compiled on CUDA for large ones")
     requires = Requirements(modules=("torch", "torch.nn.attention.flex_attention"))
-    lacks = {"fp8": "this adapter takes the cache in the query dtype (no dequantization scales)"}
+    lacks = {"fp8": "this adapter takes the cache in the query dtype (no dequantization scales)",
+             "sinks": "FlexAttention has no attention sinks (a score_mod cannot add a term to the denominator)"}
     example_budget = 3  # eager FlexAttention on the CPU scores every pool slot: about a second a call here
 
     def not_a_timing_target(self) -> str | None:
@@ -74,11 +75,12 @@ class FlexPaged(PagedAttentionImpl):
     def forward(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
                 seqlens: torch.Tensor, opts: AttentionOptions, out: torch.Tensor | None = None,
                 k_scale: float = 1.0, v_scale: float = 1.0,
-                max_seqlen: int | None = None, *, need_lse: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                max_seqlen: int | None = None, *, need_lse: bool = False,
+                sinks: tuple[float, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         from torch.nn.attention.flex_attention import AuxRequest, create_block_mask, flex_attention
 
-        validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen)
-        self.refuse(PagedCase.of(q, k_cache, seqlens, opts, need_lse=need_lse, max_seqlen=max_seqlen))
+        validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, sinks)
+        self.refuse(PagedCase.of(q, k_cache, seqlens, opts, need_lse=need_lse, max_seqlen=max_seqlen, sinks=sinks))
         if k_scale != 1.0 or v_scale != 1.0:
             raise ValueError(f"paged-flex takes no dequantization scales; got k_scale {k_scale}, v_scale {v_scale}")
         bsz, sq, hq, dim = q.shape

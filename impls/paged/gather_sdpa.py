@@ -1,7 +1,9 @@
 """The plain baseline: gather each sequence's K/V through the block table into a padded dense batch,
 then ``torch.nn.functional.scaled_dot_product_attention`` with a mask built by ``impls.attention._masks``
 (boolean, or additive with the ALiBi penalty). An fp8 cache is dequantized (pool · scale) in the query dtype
-after the gather. No LSE (SDPA returns none) and no softcap (not an additive bias)."""
+after the gather. Attention sinks are one more key with k = v = 0 whose additive mask is the sink logit (its
+score is then exactly the sink: a term e^sink in the denominator and no value). No LSE (SDPA returns none)
+and no softcap (not an additive bias)."""
 
 from __future__ import annotations
 
@@ -51,6 +53,19 @@ def alibi_bias(seqlens: torch.Tensor, sq: int, max_len: int, opts: AttentionOpti
     return modified_score(AttentionOptions(), zero, slopes, (diag - key).abs()[:, None].float()).to(dtype)
 
 
+def with_sink_key(k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, sinks: tuple[float, ...],
+                   dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """K and V [B, Hq, L + 1, D] with a zero key and value appended; the additive mask [B, Hq, Sq, L + 1] with
+    the sink logit of each head in the new column."""
+    bsz, hq, _, dim = k.shape
+    zero = torch.zeros(bsz, hq, 1, dim, dtype=k.dtype, device=k.device)
+    if mask.dtype == torch.bool:
+        mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, float("-inf"))
+    mask = mask.expand(bsz, hq, *mask.shape[2:])
+    column = torch.tensor(sinks, dtype=dtype, device=mask.device)[None, :, None, None].expand(bsz, hq, mask.shape[2], 1)
+    return torch.cat([k, zero], 2), torch.cat([v, zero], 2), torch.cat([mask, column], -1)
+
+
 class GatherSdpa(PagedAttentionImpl):
     name = "paged-gather-sdpa"
     description = ("gather through the block table into dense K/V, then torch SDPA with a boolean or additive "
@@ -73,9 +88,10 @@ class GatherSdpa(PagedAttentionImpl):
     def forward(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
                 seqlens: torch.Tensor, opts: AttentionOptions, out: torch.Tensor | None = None,
                 k_scale: float = 1.0, v_scale: float = 1.0, max_seqlen: int | None = None, *,
-                need_lse: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        longest = validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen)
-        self.refuse(PagedCase.of(q, k_cache, seqlens, opts, need_lse=need_lse, max_seqlen=max_seqlen))
+                need_lse: bool = False, sinks: tuple[float, ...] | None = None) -> tuple[torch.Tensor,
+                                                                                           torch.Tensor | None]:
+        longest = validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, sinks)
+        self.refuse(PagedCase.of(q, k_cache, seqlens, opts, need_lse=need_lse, max_seqlen=max_seqlen, sinks=sinks))
         sq, hq, hkv = q.shape[1], q.shape[2], k_cache.shape[2]
         max_len = max(longest, 1)
         k = gather_dense(k_cache, block_table, max_len).repeat_interleave(hq // hkv, dim=1)
@@ -87,6 +103,8 @@ class GatherSdpa(PagedAttentionImpl):
                              f"{k_cache.dtype} cache")
         visible = visible_mask(seqlens, sq, max_len, opts)
         mask = visible if opts.alibi_slopes is None else alibi_bias(seqlens, sq, max_len, opts, visible, q.dtype)
+        if sinks is not None:
+            k, v, mask = with_sink_key(k, v, mask, sinks, q.dtype)
         o = torch.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k, v, attn_mask=mask,
                                                              scale=opts.resolved_scale(q.shape[-1]))
         o = torch.where(visible.any(-1, keepdim=True), o, torch.zeros((), dtype=o.dtype, device=o.device))

@@ -83,13 +83,14 @@ class TritonPagedDecode(PagedAttentionImpl):
     def forward(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
                 seqlens: torch.Tensor, opts: AttentionOptions, out: torch.Tensor | None = None,
                 k_scale: float = 1.0, v_scale: float = 1.0,
-                max_seqlen: int | None = None, *, need_lse: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                max_seqlen: int | None = None, *, need_lse: bool = False,
+                sinks: tuple[float, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         import torch
 
         from impls.paged import _paged_kernels as kern
 
-        longest = validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen)
-        self.refuse(PagedCase.of(q, k_cache, seqlens, opts, need_lse=need_lse, max_seqlen=max_seqlen))
+        longest = validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, sinks)
+        self.refuse(PagedCase.of(q, k_cache, seqlens, opts, need_lse=need_lse, max_seqlen=max_seqlen, sinks=sinks))
         bsz, sq, hq, dim = q.shape
         _, block_size, hkv, _ = k_cache.shape
         group = hq // hkv
@@ -113,12 +114,13 @@ class TritonPagedDecode(PagedAttentionImpl):
             l_strides = (*lse.stride(), 0)
         slopes = (torch.tensor(opts.alibi_slopes, device=q.device, dtype=torch.float32)
                   if opts.alibi_slopes is not None else lse)
+        sink_logits = torch.tensor(sinks, device=q.device, dtype=torch.float32) if sinks is not None else lse
         upcast = interpreting() and (q.dtype == torch.bfloat16 or k_cache.dtype.itemsize == 1)
         block_m = max(16, kern.next_pow2(group * sq))
         block_d = max(16, kern.next_pow2(dim))
         extra = {} if interpreting() else {"num_warps": 4 if block_m <= 64 else 8, "num_stages": 2}
         kern.paged_decode_kernel[(bsz * hkv, splits)](
-            q, k_cache, v_cache, block_table, seqlens, slopes, o_part, l_part,
+            q, k_cache, v_cache, block_table, seqlens, slopes, sink_logits, o_part, l_part,
             *q.stride(), *k_cache.stride(), *v_cache.stride(), *block_table.stride(),
             *o_strides, *l_strides,
             opts.resolved_scale(dim) * k_scale, v_scale, opts.softcap or 1.0,
@@ -126,7 +128,8 @@ class TritonPagedDecode(PagedAttentionImpl):
             sq, hkv, dim, block_size, split_tokens,
             G=group, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d,
             CAUSAL=opts.causal, HAS_WL=opts.window_left is not None, HAS_WR=opts.window_right is not None,
-            HAS_CAP=opts.softcap is not None, HAS_ALIBI=opts.alibi_slopes is not None, UPCAST=upcast,
+            HAS_CAP=opts.softcap is not None, HAS_ALIBI=opts.alibi_slopes is not None, HAS_SINKS=sinks is not None,
+            UPCAST=upcast,
             IEEE=upcast or q.dtype == torch.float32,
             BUG=self.bug, **extra)
         if splits > 1:

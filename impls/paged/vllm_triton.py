@@ -2,9 +2,9 @@
 
 * ``paged-vllm-unified``: ``vllm.v1.attention.ops.triton_unified_attention.unified_attention``, the kernel of
   vLLM's ``TritonAttentionBackend`` (paged prefill and decode in one launch; sliding window, softcap, ALiBi,
-  fp8 caches with per-tensor scales). It is called with the split-K scratch and threshold that backend sets up
-  at its defaults (``seq_threshold_3D = MIN_LAUNCH_GRID_SIZE_2D // Hkv``, 16 softmax segments), so a small
-  decode batch takes the 3D (split-K + ``reduce_segments``) path and the rest the 2D path, as in vLLM. Under
+  attention sinks, fp8 caches with per-tensor scales). It is called with the split-K scratch and threshold that
+  backend sets up at its defaults (``seq_threshold_3D = MIN_LAUNCH_GRID_SIZE_2D // Hkv``, 16 softmax segments),
+  so a small decode batch takes the 3D (split-K + ``reduce_segments``) path and the rest the 2D path. Under
   the interpreter it uses 4 segments (the segment count is a launch parameter, which vLLM itself sets to 16 or
   64; each segment is one interpreted program).
 * ``paged-vllm-decode``: ``vllm.v1.attention.ops.triton_decode_attention.decode_attention_fwd`` (split-KV
@@ -74,10 +74,10 @@ class _VllmKernel(PagedAttentionImpl):
 
     def _check_call(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
                     seqlens: torch.Tensor, opts: AttentionOptions, max_seqlen: int | None, need_lse: bool,
-                    k_scale: float, v_scale: float) -> int:
-        longest = validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen)
+                    k_scale: float, v_scale: float, sinks: tuple[float, ...] | None) -> int:
+        longest = validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, sinks)
         self.refuse(PagedCase.of(q, k_cache, seqlens, opts, need_lse=need_lse, max_seqlen=max_seqlen,
-                                 k_scale=k_scale, v_scale=v_scale))
+                                 k_scale=k_scale, v_scale=v_scale, sinks=sinks))
         if k_cache.dtype == q.dtype and (k_scale != 1.0 or v_scale != 1.0):
             raise ValueError(f"scales dequantize an fp8 cache; got k_scale {k_scale}, v_scale {v_scale} for a "
                              f"{k_cache.dtype} cache")
@@ -148,14 +148,15 @@ class VllmUnifiedAttention(_VllmKernel):
     def forward(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
                 seqlens: torch.Tensor, opts: AttentionOptions, out: torch.Tensor | None = None,
                 k_scale: float = 1.0, v_scale: float = 1.0, max_seqlen: int | None = None, *,
-                need_lse: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                need_lse: bool = False, sinks: tuple[float, ...] | None = None) -> tuple[torch.Tensor,
+                                                                                           torch.Tensor | None]:
         import torch
         from vllm.v1.kv_cache_interface import KVQuantMode
 
         from impls.paged._vllm_kernels import UNIFIED, kernels
 
         longest = self._check_call(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, need_lse,
-                                   k_scale, v_scale)
+                                   k_scale, v_scale, sinks)
         bsz, sq, hq, dim = q.shape
         hkv, tokens = k_cache.shape[2], bsz * sq
         result = out if out is not None and out.is_contiguous() else torch.empty_like(q)
@@ -176,6 +177,7 @@ class VllmUnifiedAttention(_VllmKernel):
             k_descale=_scale_tensor(k_scale, bsz, hkv, q.device), v_descale=_scale_tensor(v_scale, bsz, hkv, q.device),
             alibi_slopes=(torch.tensor(opts.alibi_slopes, dtype=torch.float32, device=q.device)
                           if opts.alibi_slopes is not None else None),
+            sinks=torch.tensor(sinks, dtype=torch.float32, device=q.device) if sinks is not None else None,
             kv_quant_mode=KVQuantMode.FP8_PER_TENSOR if fp8 else KVQuantMode.NONE, **scratch)
         return write_into(out, result), None
 
@@ -185,18 +187,19 @@ class VllmDecodeAttention(_VllmKernel):
     description = ("vLLM's decode_attention_fwd (split-KV paged decode with its LSE; the MHA and grouped "
                    "kernels), vLLM's own kernel code under the Triton interpreter on the CPU")
     lacks = {"window": "decode_attention_fwd has no sliding window", "alibi": "decode_attention_fwd has no ALiBi",
-             "short_context": CONTRACT}
+             "sinks": "decode_attention_fwd has no attention sinks", "short_context": CONTRACT}
 
     def forward(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
                 seqlens: torch.Tensor, opts: AttentionOptions, out: torch.Tensor | None = None,
                 k_scale: float = 1.0, v_scale: float = 1.0, max_seqlen: int | None = None, *,
-                need_lse: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                need_lse: bool = False, sinks: tuple[float, ...] | None = None) -> tuple[torch.Tensor,
+                                                                                           torch.Tensor | None]:
         import torch
 
         from impls.paged._vllm_kernels import DECODE, kernels
 
         longest = self._check_call(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, need_lse, k_scale,
-                                   v_scale)
+                                   v_scale, sinks)
         bsz, sq, hq, dim = q.shape
         rows = bsz * sq
         table, extents = block_table, seqlens

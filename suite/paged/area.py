@@ -52,11 +52,13 @@ def cases(draw: st.DrawFn, dtype: str) -> PagedCase:
     # the query tile of a GQA group holds group × Sq rows; above 40 the interpreter's fp16 dots take seconds
     heads_q = heads_kv * draw(st.sampled_from([g for g in (1, 4, 8) if g * seqlen_q <= 40]))
     fp8 = draw(st.integers(0, 4)) == 0
+    sinks = tuple(draw(st.lists(st.floats(-3.0, 3.0), min_size=heads_q, max_size=heads_q))) \
+        if draw(st.integers(0, 5)) == 0 else None
     return PagedCase(seqlens, heads_q, heads_kv, seqlen_q, draw(st.sampled_from([16, 32, 40, 64, 80])), block_size,
                      dtype, DEVICE, draw(options(heads_q)), kv_dtype="float8_e4m3fn" if fp8 else "",
                      needs_lse=draw(st.booleans()),
                      shared_prefix=draw(st.sampled_from([0, 0, block_size, block_size + 1, 2 * block_size - 1])),
-                     k_scale=1 / 16 if fp8 else 1.0, v_scale=1 / 32 if fp8 else 1.0)
+                     k_scale=1 / 16 if fp8 else 1.0, v_scale=1 / 32 if fp8 else 1.0, sinks=sinks)
 
 
 # ---- pinned traps ----------------------------------------------------------------------------------------------------
@@ -75,6 +77,11 @@ def _examples() -> list[Example]:
                            check, variant="lse" if lse else "out", seed=3))
     out += [Example("every_block_size", _block_size_case(bs), check, variant=str(bs), seed=bs)
             for bs in (*BLOCK_SIZES, 512)]
+    # a sink that dominates one head, and one that hardly counts; with and without causal masking of Sq = 3
+    for name, opts in (("decode", AttentionOptions()), ("causal_sq3", CAUSAL)):
+        out.append(Example("attention_sinks", PagedCase((37, 5), 4, 2, 3 if opts.causal else 1, 32, 16, "float32",
+                                                        DEVICE, opts, sinks=(-2.0, 0.0, 1.5, 6.0)),
+                           check, variant=name, seed=9))
     for kv_dtype in ("float8_e4m3fn", "float8_e5m2"):
         out.append(Example("fp8_cache_with_scales", PagedCase((37, 1, 64), 8, 2, 1, 32, 16, "float16", DEVICE,
                                                               kv_dtype=kv_dtype, k_scale=0.03, v_scale=0.02),
@@ -191,6 +198,7 @@ UNSUPPORTED_PROBES = {  # feature: the probe case that needs it
     "multi_query": PagedCase((10, 70), 4, 2, 3, 32, 16, "float16", DEVICE, CAUSAL),
     "fp8": PagedCase((10, 70), 4, 2, 1, 32, 16, "float16", DEVICE, kv_dtype="float8_e4m3fn", k_scale=0.5,
                      v_scale=0.5),
+    "sinks": PagedCase((10, 70), 4, 2, 1, 32, 16, "float16", DEVICE, sinks=(0.5, 0.5, 1.0, 1.0)),
 }
 
 
@@ -210,7 +218,8 @@ def _unsupported_option(feature: str) -> ErrorInput:
         k = t["k"].to(torch_dtype(probe.cache_dtype))
         return verdict(f"{feature} on {impl.name}, which declares it missing", raises(
             "error", lambda: impl.forward(t["q"], k, k, t["table"], t["seqlens"], probe.options,
-                                          k_scale=probe.k_scale, v_scale=probe.v_scale, need_lse=probe.needs_lse),
+                                          k_scale=probe.k_scale, v_scale=probe.v_scale, need_lse=probe.needs_lse,
+                                          sinks=probe.sinks),
             (NotImplementedError, ValueError, TypeError)))
 
     return ErrorInput(f"unsupported_feature_raises.{feature}", run,

@@ -33,6 +33,8 @@ def baseline(inputs: PagedInputs, case: PagedCase) -> tuple[np.ndarray, np.ndarr
     lse = np.full(q.shape[:3], -np.inf)
     rows = np.zeros(q.shape[:3])
     vmax = 0.0
+    if case.sinks is not None:  # a sequence with no key: 0 and lse = sink
+        lse[:] = np.asarray(case.sinks, dtype=np.float64)
     for b, n in enumerate(case.seqlens):
         if n == 0:
             continue
@@ -41,11 +43,21 @@ def baseline(inputs: PagedInputs, case: PagedCase) -> tuple[np.ndarray, np.ndarr
         v64 = inputs.dense_v[b].transpose(1, 0, 2)[None] * case.v_scale
         k_b, v_b = (torch.from_numpy(x).to(q.device, q.dtype) for x in (k64, v64))
         base = eager_baseline(q_b, k_b, v_b, opts)
+        if case.sinks is not None:
+            base = with_sinks(base, case.sinks)
         out[b] = as64(base["out"][0].transpose(0, 1))
         lse[b] = as64(base["lse"][0]).T
         rows[b] = row_score_bounds(as64(q_b), k64, opts)[0].T
         vmax = max(vmax, float(np.abs(v64).max(initial=0.0)))
     return out, lse, rows, vmax
+
+
+def with_sinks(base: dict[str, torch.Tensor], sinks: tuple[float, ...]) -> dict[str, torch.Tensor]:
+    """The eager out [1, Hq, Sq, D] and lse [1, Hq, Sq] with one sink logit per head, in their dtype."""
+    lse = base["lse"]
+    sink = torch.tensor(sinks, dtype=lse.dtype, device=lse.device)[None, :, None]
+    total = torch.logaddexp(lse, sink)
+    return {"out": base["out"] * torch.exp(lse - total)[..., None], "lse": total}
 
 
 def lse_dtype(lse: torch.Tensor, case: PagedCase) -> str:
@@ -60,13 +72,14 @@ def check(impl: PagedAttentionImpl, case: PagedCase, seed: int) -> Verdict:
     pool = compact_pool(inputs)
     opts = case.options
     want_out, want_lse = paged_attention(as64(inputs.q), pool.k, pool.v, pool.block_table, pool.seqlens, opts,
-                                         k_scale=case.k_scale, v_scale=case.v_scale)
+                                         k_scale=case.k_scale, v_scale=case.v_scale, sinks=case.sinks)
     base_out, base_lse, rows, vmax = baseline(inputs, case)
     smax, smean = (float(rows.max()), float(rows.mean())) if rows.size else (0.0, 0.0)
     poisoned = torch.full_like(inputs.q, float("nan"))
     with torch.no_grad():
         out, lse = impl.forward(inputs.q, inputs.k_cache, inputs.v_cache, inputs.block_table, inputs.seqlens, opts,
-                                out=poisoned, k_scale=case.k_scale, v_scale=case.v_scale, need_lse=case.needs_lse)
+                                out=poisoned, k_scale=case.k_scale, v_scale=case.v_scale, need_lse=case.needs_lse,
+                                sinks=case.sinks)
     checks: list[Comparison] = [compare("out", as64(out), want_out, base_out, case.dtype, K_OUTPUT, smax * vmax,
                                         vmax, smean * vmax)]
     if out.data_ptr() != poisoned.data_ptr():

@@ -24,15 +24,19 @@ pytestmark = pytest.mark.skipif(DEVICE != "cuda" and not interpreting(),
                                 reason="needs a CUDA device or the Triton interpreter (TRITON_INTERPRET=1)")
 
 # non-causal decode (a causal mask would hide the slots past the end), lengths ending mid-block, two kv heads
-# with a group of 2, three splits of unequal weight, the LSE asked for
-PROBES = {"decode_gqa_splits_lse": PagedCase((37, 5), 4, 2, 1, 16, 8, "float32", DEVICE, needs_lse=True)}
-PLANTED = {
-    "last partial block read unmasked": kern.BUG_TAIL_UNMASKED,
-    "block table indexed with the wrong stride": kern.BUG_TABLE_STRIDE,
-    "split-KV combine ignores the LSE": kern.BUG_COMBINE_NO_LSE,
-    "GQA heads mapped to the wrong kv head": kern.BUG_GQA_MAP,
-    "running output kept in the input dtype": kern.BUG_ACC_IN_INPUT_DTYPE,
-    "LSE returned in log2 units": kern.BUG_LSE_LOG2,  # the output is right: only the LSE check sees it
+# with a group of 2, three splits of unequal weight, the LSE asked for; the same with attention sinks
+_DECODE = PagedCase((37, 5), 4, 2, 1, 16, 8, "float32", DEVICE, needs_lse=True)
+PROBES = {"decode_gqa_splits_lse": _DECODE,
+          "decode_gqa_splits_lse_sinks": dataclasses.replace(_DECODE, sinks=(0.5, -1.0, 2.0, 0.0))}
+PLANTED = {  # name: (planted bug, the probe that shows it)
+    "last partial block read unmasked": (kern.BUG_TAIL_UNMASKED, "decode_gqa_splits_lse"),
+    "block table indexed with the wrong stride": (kern.BUG_TABLE_STRIDE, "decode_gqa_splits_lse"),
+    "split-KV combine ignores the LSE": (kern.BUG_COMBINE_NO_LSE, "decode_gqa_splits_lse"),
+    "GQA heads mapped to the wrong kv head": (kern.BUG_GQA_MAP, "decode_gqa_splits_lse"),
+    "running output kept in the input dtype": (kern.BUG_ACC_IN_INPUT_DTYPE, "decode_gqa_splits_lse"),
+    # the output is right: only the LSE check sees it
+    "LSE returned in log2 units": (kern.BUG_LSE_LOG2, "decode_gqa_splits_lse"),
+    "the sink added once per split": (kern.BUG_SINK_EVERY_SPLIT, "decode_gqa_splits_lse_sinks"),
 }
 _ROUNDING = ("rounding the running output to the input dtype once per 16-key tile adds about one rounding of the "
              "output per tile: measured (seed 5) max error x1.0 in float16 and x1.3 in bfloat16 on the probe, x3 "
@@ -47,11 +51,11 @@ UNDETECTABLE: dict[tuple[str, str], str] = {
 }
 
 
-def run_probes(impl: TritonPagedDecode, dtype: str) -> dict[str, str]:
-    """Probe name → the failure description, for every probe the build fails in ``dtype``."""
+def run_probes(impl: TritonPagedDecode, dtype: str, names: tuple[str, ...] = tuple(PROBES)) -> dict[str, str]:
+    """Probe name → the failure description, for every probe of ``names`` the build fails in ``dtype``."""
     failures = {}
-    for name, case in PROBES.items():
-        result = check(impl, dataclasses.replace(case, dtype=dtype), seed=5)
+    for name in names:
+        result = check(impl, dataclasses.replace(PROBES[name], dtype=dtype), seed=5)
         if not result.ok:
             failures[name] = result.describe()
     return failures
@@ -65,7 +69,8 @@ def test_probes_pass_for_the_correct_build(dtype: str) -> None:
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("bug", PLANTED, ids=list(PLANTED))
 def test_planted_bug_is_caught(bug: str, dtype: str) -> None:
-    failures = run_probes(TritonPagedDecode(num_splits=3, bug=PLANTED[bug]), dtype)
+    planted, probe = PLANTED[bug]
+    failures = run_probes(TritonPagedDecode(num_splits=3, bug=planted), dtype, (probe,))
     why = UNDETECTABLE.get((bug, dtype))
     if why is None:
         assert failures, f"planted bug {bug!r} passed every probe in {dtype}: the paged check missed it"

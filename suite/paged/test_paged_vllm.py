@@ -1,4 +1,5 @@
-"""The vLLM kernel loader (``impls.paged._vllm_kernels``): real Triton kernels, vLLM's own source, nothing else changed."""
+"""The vLLM kernel loader (``impls.paged._vllm_kernels``): real Triton kernels from vLLM's own source files, and
+nothing else in the process changed."""
 
 from __future__ import annotations
 
