@@ -10,7 +10,7 @@
 * ``paged-vllm-decode``: ``vllm.v1.attention.ops.triton_decode_attention.decode_attention_fwd`` (split-KV
   decode with its LSE; MHA and grouped kernels), with several queries per sequence expressed as vLLM's
   ``TritonMLABackend`` expresses them: one row per query, the block table repeated, and causal per-row extents
-  ``seq_len − Sq + 1 + i``.
+  up to each query's diagonal key (``seq_len − Sq + i + 1`` keys).
 
 Both take vLLM's layout (q [tokens, Hq, D], caches [num_blocks, block_size, Hkv, D]), which is this area's
 after a reshape; the kernels are vLLM's own code, loaded by ``impls.paged._vllm_kernels`` (see there why
@@ -21,7 +21,7 @@ queries (declared as the ``short_context`` feature these lack).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from impls.base import ExpectedFailure, Requirements
 from impls.paged.api import BLOCK_SIZES, PagedAttentionImpl, PagedCase, validate, write_into
@@ -205,9 +205,9 @@ class VllmDecodeAttention(_VllmKernel):
         table, extents = block_table, seqlens
         if sq > 1:  # one row per query, as vLLM's TritonMLABackend.forward_mqa does for multi-token decode
             table = block_table.repeat_interleave(sq, dim=0)
-            if opts.causal:
-                offsets = torch.arange(1 - sq, 1, device=seqlens.device, dtype=seqlens.dtype)
-                extents = (seqlens[:, None] + offsets).flatten().clamp(min=0)
+            if opts.causal:  # row i reads keys 0 … its diagonal key
+                diag = torch.arange(sq, device=seqlens.device) + opts.diagonal_offset(sq, cast(int, seqlens[:, None]))
+                extents = (diag + 1).flatten().clamp(min=0).to(torch.int32)
             else:
                 extents = seqlens.repeat_interleave(sq)
         result = out if out is not None and out.is_contiguous() else torch.empty_like(q)
