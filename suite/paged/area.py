@@ -2,8 +2,8 @@
 
 Drawn batches mix 1-token and longer contexts, lengths ending mid-block, shuffled non-contiguous block
 tables, shared prefixes with copy-on-write, GQA ratios 1/4/8, query lengths 1..16, fp8 caches with scales,
-and the options (causal, sliding window on either side, softcap, ALiBi, an explicit scale). One property per
-dtype; in the quick profile each draws its own cases.
+attention sinks, the LSE asked for half the time, and the options (causal, sliding window on either side,
+softcap, ALiBi, an explicit scale). One property per dtype; in the quick profile each draws its own cases.
 """
 
 from __future__ import annotations

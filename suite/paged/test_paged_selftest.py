@@ -78,6 +78,21 @@ def test_planted_bug_is_caught(bug: str, dtype: str) -> None:
         assert not failures, f"{bug!r} is declared undetectable in {dtype} ({why}) but is now caught: {failures}"
 
 
+class DropsTheLse(TritonPagedDecode):
+    """Planted: claims the LSE (declares nothing missing) but returns None for it."""
+
+    def forward(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        out, _ = super().forward(*args, **kwargs)
+        return out, None
+
+
+def test_an_lse_claimed_but_dropped_fails_where_it_is_asked_for() -> None:
+    case = PROBES["decode_gqa_splits_lse"]
+    assert check(DropsTheLse(num_splits=3), dataclasses.replace(case, needs_lse=False), seed=5).ok
+    result = check(DropsTheLse(num_splits=3), case, seed=5)
+    assert not result.ok and "no lse returned" in result.describe(), result.describe()
+
+
 @pytest.mark.skipif(DEVICE == "cuda", reason="the defect is the interpreter's; compiled kernels are checked on GPU")
 def test_paged_interpreter_bf16_dot_is_still_broken() -> None:
     """Without the upcast, bf16 under the interpreter is wrong: the reason for UPCAST (triton 3.9)."""
