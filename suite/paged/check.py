@@ -16,7 +16,7 @@ import torch
 from impls.paged.api import PagedAttentionImpl, PagedCase
 from reference.paged_attention import paged_attention
 from suite.attention.baseline import eager_baseline, row_score_bounds
-from suite.attention.check import missing
+from suite.attention.check import lse_dtype, missing
 from suite.engine.verdict import Verdict, verdict
 from suite.paged.inputs import PagedInputs, build_inputs, compact_pool
 from suite.tolerance import K_OUTPUT, Comparison, compare
@@ -78,9 +78,9 @@ def check(impl: PagedAttentionImpl, case: PagedCase, seed: int) -> Verdict:
                                         vmax, smean * vmax)]
     if out.data_ptr() != poisoned.data_ptr():
         checks.append(missing("out", "the result was not written into the out buffer given"))
-    if lse is not None:  # the noise of T, the inputs' dtype, whatever dtype the LSE comes back in: a kernel may
-        # round its scores in T (the design's tolerance rule), and the LSE carries that rounding
-        checks.append(compare("lse", as64(lse), want_lse, base_lse, case.dtype, K_OUTPUT, smax, smax, smean))
+    if lse is not None:  # the LSE's own rounding in the dtype it comes back in, its scores' in the inputs' (T)
+        checks.append(compare("lse", as64(lse), want_lse, base_lse, lse_dtype(lse, case.dtype), K_OUTPUT, smax, smax, smean,
+                              input_dtype=case.dtype))
     elif case.needs_lse:
         checks.append(missing("lse", "no lse returned although the call asked for it"))
     return verdict(case, checks)
