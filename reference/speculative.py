@@ -22,7 +22,7 @@ Token trees are in ``reference.speculative_tree``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -162,7 +162,7 @@ def sample_by_race(r: Sequence[float] | np.ndarray, exponentials: Sequence[float
     return int(np.argmax(score))
 
 
-def decide(p: Rows, q: Rows, draft: Sequence[int], accept_uniforms: Sequence[float],
+def decide(p: Rows, q: Rows, draft: Sequence[int], accept_uniforms: Sequence[float] | np.ndarray,
            emit_uniform: float) -> Outcome:
     """The outcome the rule gives for explicit uniforms: uᵢ per drafted position, v for the emitted token."""
     ps, qs = _check_step(p, q, draft)
@@ -175,7 +175,7 @@ def decide(p: Rows, q: Rows, draft: Sequence[int], accept_uniforms: Sequence[flo
     return gamma, sample_index(ps[gamma], emit_uniform)
 
 
-def decide_race(p: Rows, q: Rows, draft: Sequence[int], accept_uniforms: Sequence[float],
+def decide_race(p: Rows, q: Rows, draft: Sequence[int], accept_uniforms: Sequence[float] | np.ndarray,
                 exponentials: Sequence[float] | np.ndarray) -> Outcome:
     """:func:`decide` with the emitted token drawn by :func:`sample_by_race` from ``exponentials`` [V]."""
     ps, qs = _check_step(p, q, draft)
@@ -247,7 +247,7 @@ def optimal_gamma(alpha: float, cost_ratio: float, max_gamma: int = 64) -> int:
 
 # ---- comparing a step's law with the target's -----------------------------------------------------------------------
 
-def continued(law: dict[tuple[int, ...], float], p: Rows, length: int) -> dict[tuple[int, ...], float]:
+def continued(law: Mapping[tuple[int, ...], float], p: Rows, length: int) -> dict[tuple[int, ...], float]:
     """The law of the first ``length`` tokens when each emitted sequence is continued by sampling the target.
 
     ``law`` gives the probability of each emitted sequence; ``p[i]`` is the target's distribution at position
@@ -278,6 +278,6 @@ def product_law(p: Rows, length: int) -> dict[tuple[int, ...], float]:
     return continued({(): 1.0}, p, length)
 
 
-def total_variation(a: dict[Any, float], b: dict[Any, float]) -> float:
+def total_variation(a: Mapping[Any, float], b: Mapping[Any, float]) -> float:
     """½ Σ |a − b| over the union of the outcomes."""
     return 0.5 * float(sum(abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in set(a) | set(b)))

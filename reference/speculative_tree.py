@@ -143,7 +143,7 @@ def outcome_distribution(tree: TokenTree, p: Rows, q: Rows | None, rule: str) ->
             return
         kids = tree.children(node)
         if rule == "target_only":
-            first = {}
+            first: dict[int, int] = {}
             for c in kids:
                 first.setdefault(tree.tokens[c], c)
             for y in np.flatnonzero(p_[node] > 0):
@@ -175,8 +175,8 @@ def _residual(r: np.ndarray, q: np.ndarray) -> np.ndarray:
     return residual(r, q)
 
 
-def decide(tree: TokenTree, p: Rows, q: Rows | None, rule: str, accept_uniforms: Sequence[float],
-           emit_uniforms: Sequence[float]) -> TreeOutcome:
+def decide(tree: TokenTree, p: Rows, q: Rows | None, rule: str, accept_uniforms: Sequence[float] | np.ndarray,
+           emit_uniforms: Sequence[float] | np.ndarray) -> TreeOutcome:
     """The outcome the rule gives for explicit uniforms (one per child test, one per node's emission)."""
     p_, q_ = validate_distributions(tree, p, q, rule)
     if len(accept_uniforms) != tree.size or len(emit_uniforms) != tree.size:

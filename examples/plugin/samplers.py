@@ -8,7 +8,7 @@ non-conformance. None of them is part of tokenspec; run them as a user would:
   items are skipped with that reason; where greedy and sampled draws are mixed, every sampled draw is checked.
 - ``outside-slow-example``: the same sampler declaring 0.5 ms per request; the law checks size N from that and
   their verdicts state the power they keep.
-- ``outside-declared-example``: after rejecting an n-gram draft it samples from p instead of p without the
+- ``outside-xfail-example``: after rejecting an n-gram draft it samples from p instead of p without the
   drafted token, and declares that known non-conformance: its n-gram law cases are xfailed, the others pass.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from impls.base import ExpectedFailure
-from impls.speculative.api import SpecCase, SpeculativeImpl, SpecResult, validate
+from impls.speculative.api import SpecCase, SpecResult, SpeculativeImpl, validate
 
 
 def _inverse_cdf(rows: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -36,7 +36,7 @@ class LoopSampler(SpeculativeImpl):
 
     def verify(self, target_probs, draft_probs, draft_tokens, draft_lengths, *, greedy=False, generator=None,
                accept_uniforms=None, emit_uniforms=None):  # type: ignore[no-untyped-def]
-        b, g, v = validate(target_probs, draft_probs, draft_tokens, draft_lengths)
+        b, g, _ = validate(target_probs, draft_probs, draft_tokens, draft_lengths)
         if greedy:
             raise NotImplementedError(self.lacks["greedy"])
         if accept_uniforms is None:
@@ -77,7 +77,7 @@ class SlowSampler(LoopSampler):
 
 
 class DeclaredSampler(LoopSampler):
-    name = "outside-declared-example"
+    name = "outside-xfail-example"
     keep_drafted_token = True
     lacks = {**LoopSampler.lacks, "uniforms": "this sampler draws its own uniforms"}
     expected_failures = (ExpectedFailure(

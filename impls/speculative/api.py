@@ -49,7 +49,7 @@ class SpecCase:
     tree: tuple[int, ...] = ()
     rule: str = ""
     dtype: str = "float32"
-    measure: bool = False  # a measurement of the trade (TV from the target, acceptance length), not a conformance check
+    measure: bool = False  # a declared-lossy method's trade (TV from the target, tokens per step) is measured
 
     def __post_init__(self) -> None:
         if self.tree and self.rule not in RULES:
@@ -58,7 +58,8 @@ class SpecCase:
     def features(self) -> set[str]:
         """The names an implementation's ``lacks`` may use."""
         named = {"tree": bool(self.tree), "chain": not self.tree, "greedy": self.greedy, "random": not self.greedy,
-                 "uniforms": self.uniforms, "ngram": self.ngram, "ragged": self.ragged, "exact": not self.measure}
+                 "uniforms": self.uniforms, "ngram": self.ngram, "ragged": self.ragged, "exact": not self.measure,
+                 "trade": self.measure}
         return {f for f, on in named.items() if on} | ({self.rule} if self.tree and not self.greedy else set())
 
     def __str__(self) -> str:
@@ -87,7 +88,7 @@ class SpeculativeImpl(Implementation):
       declares its own ``lacks``; extend the default with ``{**SpeculativeImpl.lacks, "greedy": "why"}``.
     - ``lacks["exact"]``: a declared-lossy method (typical acceptance, synthetic acceptance) says so here, with
       its rule; it is never held to the exact law, and its trade (TV from the target, acceptance length) is
-      measured instead.
+      measured instead (a subclass that overrides ``unsupported`` keeps that by calling ``super().unsupported``).
     - ``call_cost_s``: seconds to verify one request (one draw of the outcome law), at large batch: the unit
       the statistical checks size their sample in.
     """
@@ -98,6 +99,12 @@ class SpeculativeImpl(Implementation):
     @property
     def lossless(self) -> bool:
         return "exact" not in self.lacks
+
+    def unsupported(self, case: SpecCase) -> list[str]:
+        """A lossless method is held to the exact law; the trade is measured for declared-lossy ones only."""
+        if case.measure and self.lossless:
+            return [f"{self.name} is lossless: held to the exact law, so there is no trade to measure"]
+        return []
 
     def verify(self, target_probs: torch.Tensor, draft_probs: torch.Tensor | None, draft_tokens: torch.Tensor,
                draft_lengths: torch.Tensor, *, greedy: bool = False, generator: torch.Generator | None = None,
@@ -112,7 +119,7 @@ class SpeculativeImpl(Implementation):
         raise NotImplementedError(f"{self.name} verifies no trees")
 
 
-FEATURES = ("chain", "tree", "greedy", "random", "uniforms", "ngram", "ragged", "exact", *RULES)
+FEATURES = ("chain", "tree", "greedy", "random", "uniforms", "ngram", "ragged", "exact", "trade", *RULES)
 
 
 def validate(target_probs: torch.Tensor, draft_probs: torch.Tensor | None, draft_tokens: torch.Tensor,

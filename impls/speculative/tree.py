@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from impls.registry import register
-from impls.speculative.api import SpeculativeImpl, SpecResult, TreeResult, validate
+from impls.speculative.api import SpecResult, SpeculativeImpl, TreeResult, validate
 from impls.speculative.batched import inverse_cdf
 
 
@@ -64,7 +64,7 @@ class TreeWalk:
                  parents: torch.Tensor, *, rule: str, greedy: bool = False, generator: torch.Generator | None = None,
                  accept_uniforms: torch.Tensor | None = None, emit_uniforms: torch.Tensor | None = None
                  ) -> TreeResult:
-        b, n, v = validate(target_probs, draft_probs if not greedy else None, tokens, parents=parents,
+        b, n, _ = validate(target_probs, draft_probs if not greedy else None, tokens, parents=parents,
                            rule="target_only" if greedy else rule)
         dev, dtype = target_probs.device, target_probs.dtype
         tokens, parents = tokens.to(torch.int64), parents.to(torch.int64)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from impls.registry import register
-from impls.speculative.api import SpeculativeImpl, SpecResult, validate
+from impls.speculative.api import SpecResult, SpeculativeImpl, validate
 from impls.speculative.batched import inverse_cdf
 
 

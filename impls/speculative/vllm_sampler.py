@@ -34,7 +34,7 @@ import torch
 
 from impls.base import Requirements
 from impls.registry import register
-from impls.speculative.api import SpecCase, SpeculativeImpl, SpecResult, validate
+from impls.speculative.api import SpecCase, SpecResult, SpeculativeImpl, validate
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1" and not torch.cuda.is_available()
 if INTERPRETED and "CUDA_VISIBLE_DEVICES" not in os.environ and "vllm.triton_utils" not in sys.modules:
@@ -76,6 +76,7 @@ class VllmRejectionSampler(SpeculativeImpl):
                          "sample_recovered_tokens); it takes no uniforms"}
     # per request: ~3 ms in Triton's interpreter (one interpreted program per request and kernel), µs on a GPU
     call_cost_s = 3e-3 if INTERPRETED else 2e-6
+    example_budget = 1 if INTERPRETED else None  # its full-power test is the replay (suite/speculative/test_speculative_vllm.py)
     synthetic_rates: tuple[float, ...] = ()
 
     def unavailable(self) -> list[str]:
@@ -93,10 +94,11 @@ class VllmRejectionSampler(SpeculativeImpl):
         return "its kernels run in Triton's interpreter here (no GPU)" if INTERPRETED else None
 
     def unsupported(self, case: SpecCase) -> list[str]:
+        reasons = super().unsupported(case)
         if self.synthetic_rates and case.max_draft > len(self.synthetic_rates):
-            return [f"synthetic acceptance rates are declared for {len(self.synthetic_rates)} positions, not "
-                    f"{case.max_draft}"]
-        return []
+            reasons.append(f"synthetic acceptance rates are declared for {len(self.synthetic_rates)} positions, not "
+                           f"{case.max_draft}")
+        return reasons
 
     def run(self, target_probs: torch.Tensor, draft_probs: torch.Tensor | None, draft_tokens: torch.Tensor,
             draft_lengths: torch.Tensor, bonus: torch.Tensor, *, greedy: bool = False,
@@ -106,7 +108,7 @@ class VllmRejectionSampler(SpeculativeImpl):
         why = _not_triton(module)
         if why:
             raise RuntimeError(why)
-        b, g, v = validate(target_probs, draft_probs, draft_tokens, draft_lengths)
+        b, g, _ = validate(target_probs, draft_probs, draft_tokens, draft_lengths)
         dev = target_probs.device
         keep = torch.arange(g, device=dev).unsqueeze(0) < draft_lengths.unsqueeze(1)
         lengths = [int(x) for x in draft_lengths]

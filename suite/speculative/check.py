@@ -227,17 +227,16 @@ def sample(impl: SpeculativeImpl, case: SpecCase, n: int, seed: int
     for start in range(0, n, CHUNK):
         order = np.arange(start, min(n, start + CHUNK)) % groups
         if case.tree:
-            p, q, toks, pars = cs.tree_tensors(tsteps, order, case)
-            res = impl.verify_tree(p, None if case.rule == "target_only" else q, toks, pars, rule=case.rule,
-                                   generator=gen)
-            first, limit, what = res.node, np.full(len(order), len(case.tree) - 1), "node"
+            tp, tq, toks, pars = cs.tree_tensors(tsteps, order, case)
+            tres = impl.verify_tree(tp, None if case.rule == "target_only" else tq, toks, pars, rule=case.rule,
+                                    generator=gen)
+            first, emitted, limit, what = tres.node, tres.emitted, np.full(len(order), len(case.tree) - 1), "node"
         else:
-            p, q, d, lengths = cs.chain_tensors(csteps, order, case)
-            r = impl.verify(p, q, d, lengths, generator=gen)
-            first, limit, what = r.accepted, lengths.numpy(), "accepted"
-            res = r  # type: ignore[assignment]
+            cp, cq, d, lengths = cs.chain_tensors(csteps, order, case)
+            cres = impl.verify(cp, cq, d, lengths, generator=gen)
+            first, emitted, limit, what = cres.accepted, cres.emitted, lengths.numpy(), "accepted"
         a = np.asarray(first.cpu().numpy(), dtype=np.int64).reshape(-1)
-        e = np.asarray(res.emitted.cpu().numpy(), dtype=np.int64).reshape(-1)
+        e = np.asarray(emitted.cpu().numpy(), dtype=np.int64).reshape(-1)
         if a.shape != order.shape or e.shape != order.shape:
             invalid.append(holds("shape", False, f"results of shape {a.shape} and {e.shape} for {len(order)} requests"))
             break
@@ -285,9 +284,9 @@ def check_zero_uniform(impl: SpeculativeImpl, case: SpecCase, seed: int) -> Verd
 
 # ---- declared-lossy methods: the trade --------------------------------------------------------------------------------
 
-def trade_check(budget_s: float = 2.0, most: int = 200_000) -> Callable[[SpeculativeImpl, SpecCase, int], Verdict]:
+def trade_check(budget_s: float = 1.0, most: int = 200_000) -> Callable[[SpeculativeImpl, SpecCase, int], Verdict]:
     def check(impl: SpeculativeImpl, case: SpecCase, seed: int) -> Verdict:
-        n = most if thorough() else int(min(most, max(500, budget_s / max(impl.call_cost_s, 1e-9))))
+        n = most if thorough() else int(min(most, max(200, budget_s / max(impl.call_cost_s, 1e-9))))
         return check_trade(impl, case, seed, n)
 
     check.__name__ = "check_trade"
@@ -309,7 +308,7 @@ def check_trade(impl: SpeculativeImpl, case: SpecCase, seed: int, n: int) -> Ver
     problems = _output_problems(a, e, np.full(n, g), vocab, "accepted")
     if problems:
         return verdict(case, problems)
-    seqs: Counter[tuple[int, ...]] = Counter(tuple(drafts[i, : a[i]].tolist()) + (int(e[i]),) for i in range(n))
+    seqs: Counter[tuple[int, ...]] = Counter((*drafts[i, : a[i]].tolist(), int(e[i])) for i in range(n))
     law = {s: c / n for s, c in seqs.items()}
     target = ref.product_law(step.p, g + 1)
     tv = ref.total_variation(ref.continued(law, step.p, g + 1), target)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from impls.speculative.api import SpecCase, SpeculativeImpl, SpecResult, validate
+from impls.speculative.api import SpecCase, SpecResult, SpeculativeImpl, validate
 
 BUGS = (
     "accept_when_p_gt_q",  # accept iff p(x) > q(x) instead of with probability min(1, p/q)

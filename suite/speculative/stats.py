@@ -97,7 +97,7 @@ SMOKE_BUDGET_S = 3.0  # what it spends when full power is out of reach
 
 
 def plan(df: int, cost_s: float, full_budget_s: float = FULL_BUDGET_S, smoke_budget_s: float = SMOKE_BUDGET_S,
-         floor: int = 500) -> Plan:
+         floor: int = 200) -> Plan:
     """Full power when the declared cost allows it within ``full_budget_s``, else a smoke run of ``smoke_budget_s``.
 
     A run that cannot reach full power anyway buys little with more time, so a slow implementation gets a short
@@ -144,10 +144,9 @@ class Binning:
     def df(self) -> int:
         return max(sum(len(e) - 1 for e in self.expected), 1)
 
-    def observed(self, counts: Mapping[Hashable, Mapping[Any, int]]) -> list[np.ndarray]:
+    def observed(self, counts: Mapping[Any, Mapping[Any, int]]) -> list[np.ndarray]:
         out = []
-        for g, regular, expected, merged, n in zip(self.groups, self.regular, self.expected, self.merged_into,
-                                                   self.sizes, strict=True):
+        for g, regular, merged, n in zip(self.groups, self.regular, self.merged_into, self.sizes, strict=True):
             got = counts.get(g, {})
             obs = np.array([got.get(o, 0) for o in regular], dtype=np.float64)
             rare = n - obs.sum()
@@ -162,9 +161,11 @@ class Binning:
         return float(sum(((o - e) ** 2 / e).sum() for o, e in zip(observed, self.expected, strict=True)))
 
 
-def binning(exact: Mapping[Hashable, Mapping[Any, float]], sizes: Mapping[Hashable, int]) -> Binning:
+def binning(exact: Mapping[Any, Mapping[Any, float]], sizes: Mapping[Any, int]) -> Binning:
     groups = tuple(exact)
-    regular, expected, merged = [], [], []
+    regular: list[tuple[Any, ...]] = []
+    expected: list[np.ndarray] = []
+    merged: list[int | None] = []
     for g in groups:
         n = sizes[g]
         keep = tuple(o for o, p in exact[g].items() if n * p >= MIN_EXPECTED)
@@ -182,7 +183,7 @@ def binning(exact: Mapping[Hashable, Mapping[Any, float]], sizes: Mapping[Hashab
     return Binning(groups, tuple(regular), tuple(expected), tuple(merged), tuple(sizes[g] for g in groups))
 
 
-def chi_square(counts: Mapping[Hashable, Mapping[Any, int]], exact: Mapping[Hashable, Mapping[Any, float]]
+def chi_square(counts: Mapping[Any, Mapping[Any, int]], exact: Mapping[Any, Mapping[Any, float]]
                ) -> ChiSquare:
     """Pearson's X² of grouped counts against the exact laws (each group's size is its count total)."""
     sizes = {g: int(sum(counts.get(g, {}).values())) for g in exact}
@@ -203,6 +204,7 @@ def rejection_rate(exact: Mapping[Any, float], truth: Mapping[Any, float], n: in
     rare = len(bins.regular[0]) if merged is None else merged
     index = np.array([where.get(o, rare) for o in outcomes])
     observed = np.zeros((runs, len(bins.expected[0])))
-    np.add.at(observed, (slice(None), index), draws)
+    for column, target in enumerate(index):  # outcomes into their bins
+        observed[:, target] += draws[:, column]
     stat = (((observed - bins.expected[0]) ** 2) / bins.expected[0]).sum(-1)
     return float((stat > critical(bins.df)).mean())

@@ -148,7 +148,7 @@ def test_speculative_expected_tokens_formula(vocab: int, gamma: int, seed: int) 
 
 def test_speculative_a_lossy_rule_is_measured_away_from_the_target() -> None:
     """continued/product/TV by hand: always accepting the draft (q = [1, 0], p = [.5, .5]) gives TV 0.5."""
-    law = {(0, 0): 0.5, (0, 1): 0.5}  # the draft token 0 always, then the bonus from p₂
+    law: dict[tuple[int, ...], float] = {(0, 0): 0.5, (0, 1): 0.5}  # the draft token 0 always, then the bonus from p₂
     target = ref.product_law([[0.5, 0.5], [0.5, 0.5]], 2)
     assert target == {(0, 0): 0.25, (0, 1): 0.25, (1, 0): 0.25, (1, 1): 0.25}
     assert ref.total_variation(ref.continued(law, [[0.5, 0.5], [0.5, 0.5]], 2), target) == pytest.approx(0.5)
