@@ -114,8 +114,10 @@ def _chain_decisions(impl: SpeculativeImpl, case: SpecCase, seed: int) -> Verdic
         kwargs |= {"accept_uniforms": torch.tensor(us, dtype=dtype), "emit_uniforms": torch.tensor(vs, dtype=dtype)}
     res = impl.verify(p, q, d, lengths, **kwargs)
     got = list(zip(res.accepted.tolist(), res.emitted.tolist(), strict=True))
-    return verdict(case, equal("outcomes", got, want, f"(accepted, emitted) per request; draft lengths "
-                                                      f"{lengths.tolist()}"))
+    bad = _output_problems(res.accepted.cpu().numpy(), res.emitted.cpu().numpy(), lengths.numpy(), case.vocab,
+                           "accepted")
+    return verdict(case, *bad, equal("outcomes", got, want, f"(accepted, emitted) per request; draft lengths "
+                                                            f"{lengths.tolist()}"))
 
 
 def _tree_decisions(impl: SpeculativeImpl, case: SpecCase, seed: int) -> Verdict:
@@ -140,7 +142,9 @@ def _tree_decisions(impl: SpeculativeImpl, case: SpecCase, seed: int) -> Verdict
         kwargs |= {"accept_uniforms": torch.tensor(us, dtype=p.dtype), "emit_uniforms": torch.tensor(vs)}
     res = impl.verify_tree(p, q, toks, pars, **kwargs)
     got = list(zip(res.node.tolist(), res.emitted.tolist(), strict=True))
-    return verdict(case, equal("outcomes", got, want, "(deepest accepted node, emitted) per request"))
+    bad = _output_problems(res.node.cpu().numpy(), res.emitted.cpu().numpy(), np.full(len(steps), size - 1),
+                           case.vocab, "node")
+    return verdict(case, *bad, equal("outcomes", got, want, "(deepest accepted node, emitted) per request"))
 
 
 # ---- the outcome law ------------------------------------------------------------------------------------------------
