@@ -22,7 +22,7 @@ Token trees are in ``reference.speculative_tree``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -165,27 +165,25 @@ def sample_by_race(r: Sequence[float] | np.ndarray, exponentials: Sequence[float
 def decide(p: Rows, q: Rows, draft: Sequence[int], accept_uniforms: Sequence[float] | np.ndarray,
            emit_uniform: float) -> Outcome:
     """The outcome the rule gives for explicit uniforms: uᵢ per drafted position, v for the emitted token."""
-    ps, qs = _check_step(p, q, draft)
-    gamma = len(draft)
-    if len(accept_uniforms) < gamma:
-        raise ValueError(f"{gamma} drafted tokens need {gamma} acceptance uniforms; got {len(accept_uniforms)}")
-    for k in range(gamma):
-        if not accept_uniforms[k] < acceptance_probability(ps[k], qs[k], draft[k]):
-            return k, sample_index(residual(ps[k], qs[k]), emit_uniform)
-    return gamma, sample_index(ps[gamma], emit_uniform)
+    return _decide(p, q, draft, accept_uniforms, lambda r: sample_index(r, emit_uniform))
 
 
 def decide_race(p: Rows, q: Rows, draft: Sequence[int], accept_uniforms: Sequence[float] | np.ndarray,
                 exponentials: Sequence[float] | np.ndarray) -> Outcome:
     """:func:`decide` with the emitted token drawn by :func:`sample_by_race` from ``exponentials`` [V]."""
+    return _decide(p, q, draft, accept_uniforms, lambda r: sample_by_race(r, exponentials))
+
+
+def _decide(p: Rows, q: Rows, draft: Sequence[int], accept_uniforms: Sequence[float] | np.ndarray,
+            draw: Callable[[np.ndarray], int]) -> Outcome:
     ps, qs = _check_step(p, q, draft)
     gamma = len(draft)
     if len(accept_uniforms) < gamma:
         raise ValueError(f"{gamma} drafted tokens need {gamma} acceptance uniforms; got {len(accept_uniforms)}")
     for k in range(gamma):
         if not accept_uniforms[k] < acceptance_probability(ps[k], qs[k], draft[k]):
-            return k, sample_by_race(residual(ps[k], qs[k]), exponentials)
-    return gamma, sample_by_race(ps[gamma], exponentials)
+            return k, draw(residual(ps[k], qs[k]))
+    return gamma, draw(ps[gamma])
 
 
 def impossible(p: Rows, draft: Sequence[int], outcome: Outcome) -> str | None:

@@ -28,7 +28,7 @@ from impls.base import ExpectedFailure, Requirements
 from impls.registry import register
 from impls.speculative.api import SpecCase, SpecResult, SpeculativeImpl, validate
 
-_SOURCE = "https://github.com/huggingface/transformers/blob/main/src/transformers/generation/utils.py"
+_SOURCE = "https://github.com/huggingface/transformers/blob/v5.23.0/src/transformers/generation/utils.py"
 ZERO_UNIFORM_SEED = 5528393  # torch.Generator().manual_seed(5528393): the first float32 uniform is exactly 0.0
 
 ZERO_UNIFORM = ExpectedFailure(

@@ -40,7 +40,6 @@ INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1" and not torch.cuda.is_av
 if INTERPRETED and "CUDA_VISIBLE_DEVICES" not in os.environ and "vllm.triton_utils" not in sys.modules:
     os.environ["CUDA_VISIBLE_DEVICES"] = ""  # vLLM's own condition for Triton without a live GPU driver; see above
 
-_SOURCE = "https://github.com/vllm-project/vllm/blob/v0.33.0/vllm/v1/sample/rejection_sampler.py"
 
 
 def _module() -> Any:

@@ -149,15 +149,13 @@ def _tree_decisions(impl: SpeculativeImpl, case: SpecCase, seed: int) -> Verdict
 
 # ---- the outcome law ------------------------------------------------------------------------------------------------
 
-def budgets() -> tuple[float, float]:
-    """(full, smoke) seconds a law check may spend: unbounded in the thorough profile."""
-    return (math.inf, math.inf) if thorough() else (stats.FULL_BUDGET_S, stats.SMOKE_BUDGET_S)
+THOROUGH_BUDGETS_S = (300.0, 30.0)  # (full, smoke) per law check in the thorough profile
 
 
 def law_check(full_budget_s: float = stats.FULL_BUDGET_S, smoke_budget_s: float = stats.SMOKE_BUDGET_S
               ) -> Callable[[SpeculativeImpl, SpecCase, int], Verdict]:
     def check(impl: SpeculativeImpl, case: SpecCase, seed: int) -> Verdict:
-        full, smoke = (math.inf, math.inf) if thorough() else (full_budget_s, smoke_budget_s)
+        full, smoke = THOROUGH_BUDGETS_S if thorough() else (full_budget_s, smoke_budget_s)
         return check_law(impl, case, seed, full, smoke)
 
     check.__name__ = "check_law"
@@ -290,7 +288,8 @@ def check_zero_uniform(impl: SpeculativeImpl, case: SpecCase, seed: int) -> Verd
 
 def trade_check(budget_s: float = 1.0, most: int = 200_000) -> Callable[[SpeculativeImpl, SpecCase, int], Verdict]:
     def check(impl: SpeculativeImpl, case: SpecCase, seed: int) -> Verdict:
-        n = most if thorough() else int(min(most, max(200, budget_s / max(impl.call_cost_s, 1e-9))))
+        budget = THOROUGH_BUDGETS_S[1] if thorough() else budget_s
+        n = int(min(most, max(200, budget / max(impl.call_cost_s, 1e-9))))
         return check_trade(impl, case, seed, n)
 
     check.__name__ = "check_trade"

@@ -101,7 +101,7 @@ def plan(df: int, cost_s: float, full_budget_s: float = FULL_BUDGET_S, smoke_bud
     """Full power when the declared cost allows it within ``full_budget_s``, else a smoke run of ``smoke_budget_s``.
 
     A run that cannot reach full power anyway buys little with more time, so a slow implementation gets a short
-    run whose verdict states the power it keeps (and TOKENSPEC_PROFILE=thorough lifts both budgets).
+    run whose verdict states the power it keeps (the thorough profile raises both budgets).
     """
     full = samples_needed(df)
     if cost_s * full <= full_budget_s:
