@@ -12,8 +12,7 @@ from typing import Any
 import torch
 from hypothesis import strategies as st
 
-from impls.speculative.api import FEATURES, SpecCase, SpeculativeImpl
-from impls.speculative.hf_transformers import ZERO_UNIFORM_SEED
+from impls.speculative.api import FEATURES, ZERO_UNIFORM_SEED, SpecCase, SpeculativeImpl
 from impls.tensors import default_device
 from reference.speculative_tree import RULES
 from suite.engine.area import Area, Benchmark, ErrorInput, Example, Property

@@ -74,7 +74,8 @@ class Plan:
     full: int  # the N of full power
     df: int  # the degrees of freedom N was sized for (an upper bound on the binned test's)
     cost_s: float  # declared seconds per request
-    budget_s: float
+    budget_s: float  # what the run was given
+    full_budget_s: float  # what the check may spend to reach full power
 
     @property
     def at_full_power(self) -> bool:
@@ -89,7 +90,7 @@ class Plan:
         return (f"power {power(self.n, d):.2g} to detect TV {TV_DETECT} at N = {self.n:,}; TV "
                 f"{detectable_tv(self.n, d):.3f} is caught with probability {POWER} (full power needs N = "
                 f"{self.full:,}: {self.full * self.cost_s:.0f} s at the declared {self.cost_s:.2g} s per request, "
-                f"over this check's {self.budget_s:g} s budget)")
+                f"over the {self.full_budget_s:g} s this check may spend for it; a {self.budget_s:g} s run instead)")
 
 
 FULL_BUDGET_S = 20.0  # what a law check spends, at most, to reach full power
@@ -105,9 +106,9 @@ def plan(df: int, cost_s: float, full_budget_s: float = FULL_BUDGET_S, smoke_bud
     """
     full = samples_needed(df)
     if cost_s * full <= full_budget_s:
-        return Plan(full, full, df, cost_s, full_budget_s)
+        return Plan(full, full, df, cost_s, full_budget_s, full_budget_s)
     n = max(floor, int(smoke_budget_s / cost_s) // 100 * 100)
-    return Plan(min(n, full), full, df, cost_s, smoke_budget_s)
+    return Plan(min(n, full), full, df, cost_s, smoke_budget_s, full_budget_s)
 
 
 # ---- the test -------------------------------------------------------------------------------------------------------

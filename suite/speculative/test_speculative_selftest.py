@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from impls.speculative.api import SpecCase
+from impls.speculative.api import ZERO_UNIFORM_SEED, SpecCase
 from impls.speculative.batched import BatchedRejectionSampler
-from impls.speculative.hf_transformers import ZERO_UNIFORM_SEED
 from impls.speculative.tree import TreeVerifier
 from reference import speculative as ref
 from reference import speculative_tree as tree_ref

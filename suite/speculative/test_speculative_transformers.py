@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from impls.speculative.api import SpecCase
-from impls.speculative.hf_transformers import ZERO_UNIFORM_SEED, TransformersSpeculativeSampling, caller_randomness
+from impls.speculative.api import ZERO_UNIFORM_SEED, SpecCase
+from impls.speculative.hf_transformers import TransformersSpeculativeSampling, caller_randomness
 from reference import speculative as ref
 from suite.speculative import area, stats
 from suite.speculative import cases as cs
