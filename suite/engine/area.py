@@ -34,6 +34,7 @@ class Property:
     check: CheckFn
     variant: str = ""  # tells apart the items of one name (dtype, feature)
     pinned: tuple[Any, ...] = ()  # cases always run first (the known traps of this property)
+    needs: tuple[str, ...] = ()  # features every drawn case has: an implementation lacking one is skipped at once
 
     @property
     def id(self) -> str:

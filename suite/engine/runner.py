@@ -88,6 +88,10 @@ def _check_case(impl: Implementation, check: Any, case: Any, seed_: int, tally: 
 def run_property(impl: Implementation, prop: Property, nodeid: str, tally: Tally,
                  region: ExpectedFailure | None = None) -> None:
     """Check every supported drawn case; ``region``: only the cases that declaration covers (stale search)."""
+    lacking = [impl.lacks[f] for f in prop.needs if f in impl.lacks]
+    if lacking:  # no draw could be supported: skip without drawing (hypothesis would reject every one)
+        tally.unsupported.update(lacking)
+        pytest.skip(tally.skip_reason(impl))
 
     def body(case: Any, seed_: int) -> None:
         reasons = declared_reasons(impl, case)
