@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from contextlib import suppress
@@ -59,7 +60,13 @@ MAX_GPU = Fraction(10**9)  # GB or GiB: an exabyte
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit status 2."""
+    """argparse, but a usage error is one line on stderr and exit status 2, and any negative number (``-7e9``,
+    ``-inf``, not only ``-7``) is read as a value to refuse rather than as an unknown option."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?(/\d+)?$|^-(inf|nan)",
+                                                   re.IGNORECASE)
 
     def error(self, message: str) -> NoReturn:
         raise CliError(message)

@@ -12,7 +12,9 @@ are there. Every step of that is an explicit input here, with its default stated
   reserves the most blocks such an interval can touch inside ``max_model_len`` (:func:`window_blocks`): one more
   than ``ceil(r / block)`` only when the interval can start inside a block, and never more than the whole length.
 - ``hybrid_groups`` (True): one block table per layer kind (a sliding layer holds only its window). False sizes
-  every sliding layer as full attention (vLLM's ``--disable-hybrid-kv-cache-manager``).
+  every sliding layer as full attention when the model mixes sliding and full layers (vLLM's
+  ``--disable-hybrid-kv-cache-manager``: "the same size of KV cache for all attention layers"); a model whose
+  attention layers all slide keeps its windows.
 - page-size unification (always, for hybrid models): every group shares one page size, the largest; an attention
   layer with a smaller page takes proportionally more tokens per block when the largest page is a multiple of
   its own, and is padded otherwise; a Mamba layer's page (its whole state) is padded. :func:`hybrid_block_size`
@@ -141,8 +143,13 @@ def hybrid_block_size(model: ModelShape, kv_dtype: str, block_size: int = DEFAUL
     return max(block_size, aligned)
 
 
-def layer_plans(model: ModelShape, inputs: PlanInputs) -> list[LayerPlan]:
-    """Each layer's page and request reserve as the layer reports it, before page-size unification."""
+class Unplannable(ValueError):
+    """Layers whose pages cannot share one pool."""
+
+
+def layer_plans(model: ModelShape, inputs: PlanInputs, windows: bool = True) -> list[LayerPlan]:
+    """Each layer's page and request reserve as the layer reports it, before page-size unification;
+    ``windows`` False sizes sliding layers as full attention."""
     fmt = kv_format(inputs.kv_dtype)
     bs, out = inputs.block_size, []
     for i, kind in enumerate(model.layer_kinds):
@@ -155,7 +162,7 @@ def layer_plans(model: ModelShape, inputs: PlanInputs) -> list[LayerPlan]:
         page = bs * layer_bytes_per_token(model, kind, fmt)
         signature = (model.kv_lora_rank, model.qk_rope_head_dim) if kind == MLA else \
             (model.num_kv_heads, model.head_dim)
-        if kind == SLIDING and inputs.hybrid_groups:
+        if kind == SLIDING and windows:
             assert model.sliding_window is not None
             out.append(LayerPlan(model.name, i, kind, page, bs, 0, 0, window=model.sliding_window,
                                  signature=signature))
@@ -205,8 +212,8 @@ def _unify(layers: list[LayerPlan], inputs: PlanInputs) -> list[LayerPlan]:
         elif layer.kind in (MAMBA, FULL, SLIDING):
             out.append(replace(layer, page_bytes=largest))  # padded page
         else:
-            raise ValueError(f"layer {layer.index} ({layer.kind}) has a {layer.page_bytes}-byte page that neither "
-                             f"divides the largest page {largest} nor can be padded (MLA)")
+            raise Unplannable(f"layer {layer.index} of {layer.model} ({layer.kind}) has a {layer.page_bytes}-byte page "
+                              f"that neither divides the largest page {largest} nor can be padded (MLA)")
     return out
 
 
@@ -225,10 +232,26 @@ def _groups(layers: list[LayerPlan]) -> list[list[int]]:
 
 
 def plan(model: ModelShape, inputs: PlanInputs) -> Plan:
-    """The pool and the number of requests that fit (see the module docstring for the policy)."""
-    layers = layer_plans(model, inputs) + (layer_plans(inputs.draft, inputs) if inputs.draft else [])
-    if not layers or all(layer.page_bytes == 0 for layer in layers):
-        raise ValueError(f"{model.name} caches nothing: no layer holds KV or state")
+    """The pool and the number of requests that fit (see the module docstring for the policy).
+
+    Sliding layers keep their windows unless ``hybrid_groups`` is off and full (or MLA) layers are present; when
+    MLA pages cannot be unified with sliding pages, sliding layers are sized as full (vLLM's full-allocation
+    fallback); other layers that cannot share one pool raise :class:`Unplannable`."""
+    models = [model] + ([inputs.draft] if inputs.draft else [])
+    kinds = {k for m in models for k in m.layer_kinds}
+    windows = inputs.hybrid_groups or not (kinds & {FULL, MLA})
+    try:
+        return _plan(models, inputs, windows)
+    except Unplannable:
+        if windows and SLIDING in kinds and MLA in kinds:
+            return _plan(models, inputs, windows=False)
+        raise
+
+
+def _plan(models: list[ModelShape], inputs: PlanInputs, windows: bool) -> Plan:
+    layers = [layer for m in models for layer in layer_plans(m, inputs, windows)]
+    if all(layer.page_bytes == 0 for layer in layers):
+        raise Unplannable(f"{models[0].name} caches nothing: no layer holds KV or state")
     types = {_type_of(layer) for layer in layers}
     if len(types) == 1:  # one type (pages may differ, e.g. a draft model): one group of every layer
         groups = [list(range(len(layers)))]

@@ -32,6 +32,7 @@ ATTENTION_KINDS = (FULL, SLIDING, MLA)  # the kinds that cache K and V (or MLA's
 LAYER_TYPES = {"full_attention": FULL, "sliding_attention": SLIDING}  # config.json ``layer_types`` values
 MLA_MODEL_TYPES = ("deepseek_v2", "deepseek_v3")
 ALTERNATING_MODEL_TYPES = ("gemma2", "gemma3_text")
+MAX_LAYERS = 10_000  # no model has more; a larger count is a typo (and would not fit in memory as a list)
 
 
 class ConfigError(ValueError):
@@ -145,7 +146,7 @@ def shape_from_config(config: Any, name: str = "model") -> ModelShape:
     model_type = config.get("model_type", "")
     if not isinstance(model_type, str):
         raise ConfigError(f"{_where(name)}: model_type must be a string; got {model_type!r}")
-    layers = _int(config, "num_hidden_layers", name)
+    layers = _int(config, "num_hidden_layers", name, high=MAX_LAYERS)
     heads = _int(config, "num_attention_heads", name)
     assert layers is not None and heads is not None
     kv_heads = _int(config, "num_key_value_heads", name, required=False)

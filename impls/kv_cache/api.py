@@ -144,6 +144,10 @@ class NoRoom(ValueError):
     """A planner refusing the budget: not one request at max_model_len fits."""
 
 
+class CannotPlan(ValueError):
+    """A planner refusing the model: its layers' pages cannot share one pool."""
+
+
 def validate(case: KvCase | PlanCase) -> None:
     """Refuse a case that means nothing, naming the field, the value and the constraint."""
     if case.dtype not in DTYPES:

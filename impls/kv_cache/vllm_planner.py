@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from impls.base import ExpectedFailure, Requirements
-from impls.kv_cache.api import KvCacheImpl, NoRoom, PlanCase, PlanResult
+from impls.kv_cache.api import CannotPlan, KvCacheImpl, NoRoom, PlanCase, PlanResult
 from impls.registry import register
 from impls.tensors import torch_dtype
-from reference.model_config import FULL, MAMBA, MLA, SLIDING, ModelShape
+from reference.model_config import FULL, MAMBA, MLA, SLIDING, ModelShape, load_config
 
 _VLLM = "https://github.com/vllm-project/vllm/blob/v0.33.0/vllm"
 CACHE_DTYPES = {"float8_e4m3fn": "fp8_e4m3"}  # vLLM's --kv-cache-dtype for a quantized KV; else "auto"
@@ -134,7 +134,10 @@ class VllmKvPlanner(KvCacheImpl):
         pages = tuple(_page(s) for s in specs.values())
         resolve_kv_cache_layout(config, [layouts], list(specs.values()))
         names = list(specs)
-        groups = get_global_kv_cache_groups(config, [dict(specs)])
+        try:
+            groups = get_global_kv_cache_groups(config, [dict(specs)])
+        except NotImplementedError as err:
+            raise CannotPlan(str(err)) from None
         try:
             configs = get_kv_cache_configs(config, [dict(specs)], [case.kv_budget], groups)
         except ValueError as err:
@@ -157,30 +160,36 @@ class VllmKvPlanner(KvCacheImpl):
                           num_blocks, per_request, get_max_concurrency_for_kv_cache_config(config, scheduler))
 
 
-def _sliding_overreserves(case: PlanCase) -> bool:
-    """Where SlidingWindowSpec.max_admission_blocks_per_request (ceil(min(W - 1 + in-flight, max_model_len) /
-    block) + 1) exceeds the most blocks such a window can touch inside max_model_len (the reference's figure)."""
-    if not isinstance(case, PlanCase) or not case.hybrid_groups:
-        return False
+def _over_reserve(case: object) -> tuple[int, int, int] | None:
+    """(exact blocks per request, vLLM's, usable blocks) where SlidingWindowSpec.max_admission_blocks_per_request,
+    ceil(min(W - 1 + in-flight, max_model_len) / block) + 1, exceeds the most blocks such a window can touch
+    inside max_model_len (the reference's figure); None where they agree."""
+    if not isinstance(case, PlanCase) or case.prefix_tokens:
+        return None
     from reference.kv_plan import PlanInputs, plan
 
     try:
         want = plan(case.shape, PlanInputs(case.max_model_len, case.kv_budget, case.dtype, case.block_size,
-                                           case.in_flight_tokens, case.hybrid_groups, prefix_tokens=0,
+                                           case.in_flight_tokens, case.hybrid_groups,
                                            state_dtypes=(case.model_dtype, case.model_dtype), draft=case.draft_shape))
-    except ValueError:
-        return False
-    for layer in want.layers:
-        if layer.kind == SLIDING:
-            vllm = -(-layer.reserve_tokens // layer.block_size) + 1
-            if vllm != layer.blocks_per_request:
-                return True
-    return False
+    except ValueError:  # the reference refuses the model (Unplannable): nothing to over-reserve
+        return None
+    extra = sum(1 for g in want.groups for layer in [want.layers[g[0]]] if layer.kind == SLIDING and
+                -(-layer.reserve_tokens // layer.block_size) + 1 != layer.blocks_per_request)
+    return (want.blocks_per_request, want.blocks_per_request + extra, want.usable_blocks) if extra else None
+
+
+def _sliding_overreserves(case: object) -> bool:
+    return _over_reserve(case) is not None
+
+
+def _over_reserve_refuses(case: object) -> bool:
+    """The over-reservation makes vLLM refuse a budget in which one request does fit."""
+    found = _over_reserve(case)
+    return found is not None and found[0] <= found[2] < found[1]
 
 
 def _gemma_at_its_length() -> PlanCase:
-    from reference.model_config import load_config
-
     return PlanCase("gemma-2-9b", "bfloat16", 16, 8192, 40 * 10**9, load_config("gemma-2-9b"))
 
 
@@ -192,6 +201,15 @@ NULL_BLOCK = ExpectedFailure(
            "can be admitted, e.g. Llama-3-8B bf16 at 8192 tokens in 40 GB: 19,073 blocks / 512 = 37.2520 reported, "
            "19,072 / 512 = 37.2500 admissible. Measured with vllm 0.33",
     link=f"{_VLLM}/v1/core/kv_cache_utils.py#L1061-L1093")
+SLIDING_OVER_RESERVE_REFUSES = ExpectedFailure(
+    test="plan_pages",
+    reason="the sliding-window over-reservation (see plan_blocks) makes get_kv_cache_configs refuse a budget in "
+           "which one request fits: e.g. Mistral-7B at max_model_len 1 with 4,194,304 B (two 2,097,152 B blocks, one "
+           "held back): vLLM asks for ceil(1 / 16) + 1 = 2 blocks per request, the request holds 1. Measured with "
+           "vllm 0.33",
+    link=f"{_VLLM}/v1/core/kv_cache_planning.py#L50-L87",
+    when=_over_reserve_refuses, example=PlanCase("mistral-7b-v0.1", "bfloat16", 16, 1, 4_194_304,
+                                                  load_config("mistral-7b-v0.1")))
 SLIDING_OVER_RESERVE = ExpectedFailure(
     test="plan_blocks",
     reason="a sliding-window layer reserves ceil(min(W - 1 + in-flight tokens, max_model_len) / block) + 1 blocks "
@@ -203,4 +221,4 @@ SLIDING_OVER_RESERVE = ExpectedFailure(
     link=f"{_VLLM}/v1/kv_cache_interface.py#L918-L944",
     when=_sliding_overreserves, example=_gemma_at_its_length())
 
-register(VllmKvPlanner(expected_failures=(NULL_BLOCK, SLIDING_OVER_RESERVE)))
+register(VllmKvPlanner(expected_failures=(NULL_BLOCK, SLIDING_OVER_RESERVE, SLIDING_OVER_RESERVE_REFUSES)))

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from impls.kv_cache.api import KvCacheImpl, KvCase, NoRoom, PlanCase, PlanResult
+from impls.kv_cache.api import CannotPlan, KvCacheImpl, KvCase, NoRoom, PlanCase, PlanResult
 from reference import kv_cache as ref
-from reference.kv_plan import Plan, PlanInputs, layer_plans, plan
+from reference.kv_plan import Plan, PlanInputs, Unplannable, layer_plans, plan
 from reference.model_config import ATTENTION_KINDS, MAMBA, ModelShape
 from suite.engine.verdict import Line, Verdict, close, equal, holds, verdict
 
@@ -86,15 +86,28 @@ def plan_inputs(case: PlanCase) -> PlanInputs:
                       state_dtypes=(case.model_dtype, case.model_dtype), draft=case.draft_shape)
 
 
-def _plan_or_refusal(impl: KvCacheImpl, case: PlanCase) -> tuple[PlanResult | None, Plan, list[Line]]:
-    """The planner's answer, or (None, ...) with the line that judges its refusal."""
-    want = reference_plan(case)
+def _plan_or_refusal(impl: KvCacheImpl, case: PlanCase) -> tuple[PlanResult | None, Plan | None, list[Line]]:
+    """The planner's answer and the reference's, or (None, ...) with the line that judges a refusal."""
+    try:
+        want: Plan | None = reference_plan(case)
+        unplannable = ""
+    except Unplannable as why:
+        want, unplannable = None, str(why)
     try:
         got = impl.plan(case)
+    except CannotPlan as err:
+        told = "the reference refuses too" if want is None else f"the reference plans {len(want.groups)} groups"
+        return None, want, [holds("refuses_layers", want is None, f"refused the layers ({str(err)[:160]}); {told}")]
     except NoRoom as err:
+        if want is None:
+            return None, want, [holds("refuses_layers", False, f"refused the budget ({str(err)[:120]}); the "
+                                                               f"reference refuses the layers: {unplannable}")]
         return None, want, [holds("refuses", want.max_requests == 0,
                                   f"refused ({str(err)[:160]}); the reference fits {want.max_requests} request(s) "
                                   f"needing {want.blocks_per_request} of {want.usable_blocks} usable blocks")]
+    if want is None:
+        return None, want, [holds("refuses_layers", False, f"planned {got.num_blocks} blocks; the reference "
+                                                           f"refuses: {unplannable}")]
     if want.max_requests == 0:
         return got, want, [holds("refuses", False, f"planned {got.num_blocks} blocks although not one request "
                                  f"fits: it needs {want.blocks_per_request} blocks, {want.usable_blocks} usable")]
@@ -106,7 +119,7 @@ def check_plan_pages(impl: KvCacheImpl, case: PlanCase, seed: int) -> Verdict:
     first = layer_plans(case.shape, plan_inputs(case))
     if case.draft_shape is not None:
         first += layer_plans(case.draft_shape, plan_inputs(case))
-    if got is not None:
+    if got is not None and want is not None:
         lines += [equal("layer_pages", got.layer_pages, tuple(layer.page_bytes for layer in first),
                         "one page of each layer as the layer reports it"),
                   equal("unified_pages", got.unified_pages, tuple(layer.page_bytes for layer in want.layers),
@@ -116,7 +129,7 @@ def check_plan_pages(impl: KvCacheImpl, case: PlanCase, seed: int) -> Verdict:
 
 def check_plan_blocks(impl: KvCacheImpl, case: PlanCase, seed: int) -> Verdict:
     got, want, lines = _plan_or_refusal(impl, case)
-    if got is not None:
+    if got is not None and want is not None:
         kinds = [want.layers[g[0]].kind for g in want.groups]
         lines += [equal("groups", got.num_groups, len(want.groups), f"groups of kinds {kinds}"),
                   equal("bytes_per_block", got.bytes_per_block, want.bytes_per_block),
@@ -131,7 +144,7 @@ def check_plan_blocks(impl: KvCacheImpl, case: PlanCase, seed: int) -> Verdict:
 
 def check_plan_concurrency(impl: KvCacheImpl, case: PlanCase, seed: int) -> Verdict:
     got, want, lines = _plan_or_refusal(impl, case)
-    if got is not None:
+    if got is not None and want is not None:
         exact = want.max_concurrency
         lines.append(close("max_concurrency", float(got.max_concurrency), float(exact), 1e-12,
                            f"{want.usable_blocks} usable blocks ({want.num_blocks} less {want.num_blocks - want.usable_blocks}"
