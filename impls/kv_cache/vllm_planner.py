@@ -198,7 +198,7 @@ NULL_BLOCK = ExpectedFailure(
     reason="get_max_concurrency_for_kv_cache_config divides kv_cache_config.num_blocks, which counts the null block "
            "BlockPool holds back for ever, so the maximum concurrency it reports (and logs at start-up, with the "
            "token capacity derived from it) is one block too generous: (num_blocks - 1) / blocks_per_request is what "
-           "can be admitted, e.g. Llama-3-8B bf16 at 8192 tokens in 40 GB: 19,073 blocks / 512 = 37.2520 reported, "
+           "can be admitted, e.g. Llama-3-8B bfloat16 at 8192 tokens in 40 GB: 19,073 blocks / 512 = 37.2520 reported, "
            "19,072 / 512 = 37.2500 admissible. Measured with vllm 0.33",
     link=f"{_VLLM}/v1/core/kv_cache_utils.py#L1061-L1093")
 SLIDING_OVER_RESERVE_REFUSES = ExpectedFailure(

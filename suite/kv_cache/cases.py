@@ -28,6 +28,7 @@ from reference.model_config import (
 )
 
 PRESETS = tuple(preset_names())
+VOCAB = 128
 WINDOW = 6  # a shrunk sliding window: prompts of 7+ tokens cross it
 HELD_DTYPES = ("float32", "float16", "bfloat16", "float8_e4m3fn")
 SMALL = {  # applied only where the config has the key: experts, low-rank projections, the Mamba dt rank
@@ -66,7 +67,7 @@ def measurable(name: str) -> dict[str, Any]:
     kv = min(shape.num_kv_heads, 2)
     heads = kv * min(shape.num_heads // shape.num_kv_heads, 2)
     small = {**config, "num_attention_heads": heads, "num_key_value_heads": kv, "intermediate_size": 64,
-             "vocab_size": 128}
+             "vocab_size": VOCAB, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}  # ids inside the vocabulary
     if MLA in shape.layer_kinds:
         small["hidden_size"] = 64
     else:  # hidden = heads × head_dim, so a model that ignores head_dim still gets the real one

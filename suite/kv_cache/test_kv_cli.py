@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from reference import kv_cache as ref
 from reference.kv_cli import DTYPE_ALIASES, main
 from reference.model_config import load_config, preset_names, shape_from_config
