@@ -175,6 +175,8 @@ class KvCacheImpl(Implementation):
       means it holds exactly the tokens it keeps.
     - ``preallocates`` [False]: it holds ``max_cache_len`` token slots per layer (capped at a sliding window) from
       the first step on, as a static cache does.
+    - ``window_minimum`` [False]: a sliding layer carries only the W − 1 tokens the next query needs
+      (:func:`reference.kv_cache.next_step_tokens`), not the W of the step just done.
     - ``mamba_ssm_dtype`` [None]: the dtype it keeps a Mamba layer's SSM state in; None means the case's dtype.
     - ``lacks``: ``held`` for an implementation that holds no memory (a planner), ``planner`` for one that plans
       nothing (a cache), plus the case features (``sliding``, ``mla``, ``hybrid``, ``quantized``, ...).
@@ -183,6 +185,7 @@ class KvCacheImpl(Implementation):
     area: ClassVar[str] = "kv_cache"
     block_size: int | None = None
     preallocates: bool = False
+    window_minimum: bool = False
     mamba_ssm_dtype: str | None = None
 
     def measure(self, case: KvCase) -> list[Snapshot]:

@@ -2,7 +2,7 @@
 
 - :func:`check_held`: after the prefill and after every decode step, each layer kind holds exactly the bytes the
   reference says an implementation of its declared kind must hold (exact tokens, whole blocks of
-  ``impl.block_size``, or a preallocated ``max_cache_len``), and the tensors it exposes cover at least what the
+  ``impl.block_size``, a preallocated ``max_cache_len``, or only what the next step needs), and the tensors it exposes cover at least what the
   next step needs and no more than what is held.
 - :func:`check_plan_pages`, :func:`check_plan_blocks`, :func:`check_plan_concurrency`: a planner's page per layer
   (before and after page-size unification), its groups and pool, and the requests it says fit, against
@@ -28,6 +28,8 @@ def reference_held(impl: KvCacheImpl, case: KvCase, tokens: int) -> dict[str, in
         tokens_of = {k: ref.paged_tokens(shape, k, tokens, impl.block_size) for k in shape.kinds}
     elif impl.preallocates:
         tokens_of = {k: ref.static_tokens(shape, k, case.max_cache_len) for k in shape.kinds}
+    elif impl.window_minimum:
+        tokens_of = {k: ref.next_step_tokens(shape, k, tokens) for k in shape.kinds}
     else:
         tokens_of = {k: ref.kept_tokens(shape, k, tokens) for k in shape.kinds}
     out = ref.bytes_by_kind(shape, case.batch, tokens_of, case.dtype)

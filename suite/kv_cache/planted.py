@@ -64,6 +64,7 @@ class _Wrapped(KvCacheImpl):
         self.inner, self.name = inner, name
         self.dtypes, self.lacks, self.block_size = inner.dtypes, inner.lacks, inner.block_size
         self.preallocates, self.mamba_ssm_dtype = inner.preallocates, inner.mamba_ssm_dtype
+        self.window_minimum = inner.window_minimum
 
 
 class ViewsAsHeld(_Wrapped):
