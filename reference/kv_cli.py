@@ -56,6 +56,7 @@ PROG = "tokenspec-kv"
 DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "fp8": "float8_e4m3fn"}
 MAX_TOKENS = 2**40  # the largest context, batch or prefix the CLI sizes (a trillion tokens)
 MAX_PARAMS = 10**16
+MAX_CONTEXT_SEARCH = 1 << 40  # reference.kv_cache.max_context's search limit
 MAX_GPU = Fraction(10**9)  # GB or GiB: an exabyte
 
 
@@ -237,11 +238,16 @@ def rows(args: argparse.Namespace, model: ModelShape, name: str) -> list[dict[st
                 row |= {"weights_bytes": budget.weights, "kv_budget_bytes": budget.kv_bytes,
                         "fits": (row.get("paged_kv_bytes_held", total)) <= budget.kv_bytes,
                         "max_sequences": max_concurrent_sequences(model, budget, context, kv, tp),
-                        "max_context_at_batch": max_context(model, budget, batch, kv, tp)}
+                        "max_context_at_batch": _unbounded_as_none(max_context(model, budget, batch, kv, tp))}
                 if args.block_size is not None and tp == 1:
                     row |= _engine_columns(args, model, budget, context)
             out.append(row)
     return out
+
+
+def _unbounded_as_none(tokens: int) -> int | None:
+    """None when the cache stops growing (every caching layer slides): any context fits."""
+    return None if tokens >= MAX_CONTEXT_SEARCH else tokens
 
 
 def _engine_columns(args: argparse.Namespace, model: ModelShape, budget: Budget, context: int) -> dict[str, Any]:
