@@ -34,11 +34,22 @@ class Property:
     check: CheckFn
     variant: str = ""  # tells apart the items of one name (dtype, feature)
     pinned: tuple[Any, ...] = ()  # cases always run first (the known traps of this property)
-    needs: tuple[str, ...] = ()  # features every drawn case has: an implementation lacking one is skipped at once
+    # Optional: what every drawn case has in common. An implementation that lacks one of these features, or does
+    # not compute in this dtype, declines every case, so the property is skipped with that reason at once instead
+    # of rejecting draws until hypothesis gives up (about 460 of them).
+    needs: tuple[str, ...] = ()
+    dtype: str | None = None
 
     @property
     def id(self) -> str:
         return f"{self.name}.{self.variant}" if self.variant else self.name
+
+    def declined_by(self, impl: Implementation) -> list[str]:
+        """Reasons ``impl`` declines every case of this property (from ``needs`` and ``dtype``); empty if none."""
+        reasons = []
+        if self.dtype is not None and impl.dtypes is not None and self.dtype not in impl.dtypes:
+            reasons.append(f"{impl.name} computes in {', '.join(impl.dtypes)}, not {self.dtype}")
+        return reasons + [impl.lacks[f] for f in self.needs if f in impl.lacks]
 
 
 @dataclass(frozen=True)

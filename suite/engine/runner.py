@@ -88,10 +88,12 @@ def _check_case(impl: Implementation, check: Any, case: Any, seed_: int, tally: 
 def run_property(impl: Implementation, prop: Property, nodeid: str, tally: Tally,
                  region: ExpectedFailure | None = None) -> None:
     """Check every supported drawn case; ``region``: only the cases that declaration covers (stale search)."""
-    lacking = [impl.lacks[f] for f in prop.needs if f in impl.lacks]
-    if lacking:  # no draw could be supported: skip without drawing (hypothesis would reject every one)
-        tally.unsupported.update(lacking)
-        pytest.skip(tally.skip_reason(impl))
+    declined = prop.declined_by(impl)
+    if declined:  # every case would be rejected: say so without drawing
+        tally.unsupported.update(declined)
+        if region is not None:
+            return
+        pytest.skip(f"{impl.name} supports none of the cases of {prop.id}: {'; '.join(declined)}")
 
     def body(case: Any, seed_: int) -> None:
         reasons = declared_reasons(impl, case)
