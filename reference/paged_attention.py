@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.attention import AttentionOptions, attention
+from reference.attention import AttentionOptions, attention, validate_heads
 
 
 def validate_shapes(q_shape: tuple[int, ...], pool_shape: tuple[int, ...], table_shape: tuple[int, ...],
@@ -30,10 +30,7 @@ def validate_shapes(q_shape: tuple[int, ...], pool_shape: tuple[int, ...], table
     _, block_size, hkv, dk = pool_shape
     if d != dk:
         raise ValueError(f"q has head_dim {d} but the cache has {dk}")
-    if hkv == 0 or hq % hkv:
-        raise ValueError(f"query heads ({hq}) must be a multiple of kv heads ({hkv})")
-    if opts.alibi_slopes is not None and len(opts.alibi_slopes) != hq:
-        raise ValueError(f"alibi_slopes has {len(opts.alibi_slopes)} entries but there are {hq} query heads")
+    validate_heads(hq, hkv, opts)
     if len(table_shape) != 2 or table_shape[0] != b:
         raise ValueError(f"block_table must be [B={b}, max_blocks]; got {table_shape}")
     if seqlens.shape != (b,):

@@ -162,6 +162,14 @@ class PagedAttentionImpl(Implementation):
         if reasons:
             raise NotImplementedError(f"{self.name}: " + "; ".join(reasons))
 
+    def admit(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
+              seqlens: torch.Tensor, opts: AttentionOptions, max_seqlen: int | None, need_lse: bool,
+              sinks: tuple[float, ...] | None) -> int:
+        """``validate`` the call, then ``refuse`` it if declined; returns the longest length."""
+        longest = validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, sinks)
+        self.refuse(PagedCase.of(q, k_cache, seqlens, opts, need_lse=need_lse, max_seqlen=max_seqlen, sinks=sinks))
+        return longest
+
 
 def validate(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
              seqlens: torch.Tensor, opts: AttentionOptions, max_seqlen: int | None = None,

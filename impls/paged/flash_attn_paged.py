@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from impls.base import Requirements
-from impls.paged.api import PagedAttentionImpl, PagedCase, validate, write_into
+from impls.paged.api import PagedAttentionImpl, PagedCase, write_into
 from impls.registry import register
 from reference.attention import AttentionOptions
 
@@ -59,8 +59,7 @@ class FlashPaged(PagedAttentionImpl):
                 k_scale: float = 1.0, v_scale: float = 1.0,
                 max_seqlen: int | None = None, *, need_lse: bool = False,
                 sinks: tuple[float, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        longest = validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, sinks)
-        self.refuse(PagedCase.of(q, k_cache, seqlens, opts, need_lse=need_lse, max_seqlen=max_seqlen, sinks=sinks))
+        longest = self.admit(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, need_lse, sinks)
         if k_cache.shape[1] % self.block_multiple:
             raise ValueError(f"{self.name} needs the block size to be a multiple of {self.block_multiple}; "
                              f"got {k_cache.shape[1]}")

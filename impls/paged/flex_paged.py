@@ -18,7 +18,7 @@ import torch
 
 from impls.attention._masks import modified_score, window_keep
 from impls.base import Requirements
-from impls.paged.api import PagedAttentionImpl, PagedCase, validate, write_into
+from impls.paged.api import PagedAttentionImpl, PagedCase, write_into
 from impls.registry import register
 from reference.attention import AttentionOptions
 
@@ -79,8 +79,7 @@ class FlexPaged(PagedAttentionImpl):
                 sinks: tuple[float, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         from torch.nn.attention.flex_attention import AuxRequest, create_block_mask, flex_attention
 
-        validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, sinks)
-        self.refuse(PagedCase.of(q, k_cache, seqlens, opts, need_lse=need_lse, max_seqlen=max_seqlen, sinks=sinks))
+        self.admit(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, need_lse, sinks)
         if k_scale != 1.0 or v_scale != 1.0:
             raise ValueError(f"paged-flex takes no dequantization scales; got k_scale {k_scale}, v_scale {v_scale}")
         bsz, sq, hq, dim = q.shape

@@ -13,7 +13,7 @@ import torch
 
 from impls.attention._masks import modified_score, window_keep
 from impls.base import Requirements
-from impls.paged.api import FP8_DTYPES, PagedAttentionImpl, PagedCase, validate, write_into
+from impls.paged.api import FP8_DTYPES, PagedAttentionImpl, PagedCase, write_into
 from impls.registry import register
 from reference.attention import AttentionOptions
 
@@ -90,8 +90,7 @@ class GatherSdpa(PagedAttentionImpl):
                 k_scale: float = 1.0, v_scale: float = 1.0, max_seqlen: int | None = None, *,
                 need_lse: bool = False, sinks: tuple[float, ...] | None = None) -> tuple[torch.Tensor,
                                                                                            torch.Tensor | None]:
-        longest = validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, sinks)
-        self.refuse(PagedCase.of(q, k_cache, seqlens, opts, need_lse=need_lse, max_seqlen=max_seqlen, sinks=sinks))
+        longest = self.admit(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, need_lse, sinks)
         sq, hq, hkv = q.shape[1], q.shape[2], k_cache.shape[2]
         max_len = max(longest, 1)
         k = gather_dense(k_cache, block_table, max_len).repeat_interleave(hq // hkv, dim=1)

@@ -7,12 +7,12 @@ On a GPU the kernels are compiled; without one they run under the Triton interpr
 from __future__ import annotations
 
 import math
-import os
 from typing import TYPE_CHECKING
 
 from impls.base import Requirements
-from impls.paged.api import FP8_DTYPES, PagedAttentionImpl, PagedCase, validate, write_into
+from impls.paged.api import FP8_DTYPES, PagedAttentionImpl, PagedCase, write_into
 from impls.registry import register
+from impls.triton_runtime import TritonKernel, interpreting
 from reference.attention import AttentionOptions
 
 if TYPE_CHECKING:
@@ -26,11 +26,7 @@ BF16_INTERPRETER_NOTE = ("bf16 under the Triton interpreter: bf16 arithmetic (tl
 MAX_SEQLEN_Q = 16
 
 
-def interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "") not in ("", "0")
-
-
-class TritonPagedDecode(PagedAttentionImpl):
+class TritonPagedDecode(TritonKernel, PagedAttentionImpl):
     name = "paged-triton"
     description = ("Triton paged decode: one program per (sequence, kv head, split) serving the whole GQA group, "
                    "per-token gather through the block table, split-KV with an LSE combine. " + BF16_INTERPRETER_NOTE)
@@ -44,18 +40,6 @@ class TritonPagedDecode(PagedAttentionImpl):
         self.block_n = block_n
         if name:
             self.name = name
-
-    def unavailable(self) -> list[str]:
-        reasons = super().unavailable()
-        if not reasons:
-            import torch
-
-            if not torch.cuda.is_available() and not interpreting():
-                reasons.append("no CUDA device and TRITON_INTERPRET is not set (the interpreter runs it on CPU)")
-        return reasons
-
-    def not_a_timing_target(self) -> str | None:
-        return "runs under the Triton interpreter here" if interpreting() else None
 
     def limits(self, case: PagedCase) -> list[str]:
         reasons = []
@@ -89,8 +73,7 @@ class TritonPagedDecode(PagedAttentionImpl):
 
         from impls.paged import _paged_kernels as kern
 
-        longest = validate(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, sinks)
-        self.refuse(PagedCase.of(q, k_cache, seqlens, opts, need_lse=need_lse, max_seqlen=max_seqlen, sinks=sinks))
+        longest = self.admit(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, need_lse, sinks)
         bsz, sq, hq, dim = q.shape
         _, block_size, hkv, _ = k_cache.shape
         group = hq // hkv

@@ -20,13 +20,13 @@ queries (declared as the ``short_context`` feature these lack).
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any, cast
 
 from impls.base import ExpectedFailure, Requirements
 from impls.paged.api import BLOCK_SIZES, PagedAttentionImpl, PagedCase, validate, write_into
 from impls.registry import register
 from impls.tensors import default_device
+from impls.triton_runtime import TritonKernel, interpreting
 from reference.attention import AttentionOptions
 
 if TYPE_CHECKING:
@@ -44,25 +44,9 @@ NUM_PAR_SOFTMAX_SEGMENTS = 16  # ibid.: softmax segments of the 3D (split-K) pat
 MIN_WORK_PER_SPLIT = 512  # vllm/v1/attention/backends/mla/triton_mla.py: _compute_num_kv_splits
 
 
-def interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "") not in ("", "0")
-
-
-class _VllmKernel(PagedAttentionImpl):
+class _VllmKernel(TritonKernel, PagedAttentionImpl):
     requires = Requirements(modules=("vllm", "triton", "torch"))
     example_budget = 4  # under the interpreter a call takes about half a second here
-
-    def unavailable(self) -> list[str]:
-        reasons = super().unavailable()
-        if not reasons:
-            import torch
-
-            if not torch.cuda.is_available() and not interpreting():
-                reasons.append("no CUDA device and TRITON_INTERPRET is not set (the interpreter runs it on CPU)")
-        return reasons
-
-    def not_a_timing_target(self) -> str | None:
-        return "runs under the Triton interpreter here" if interpreting() else None
 
     def limits(self, case: PagedCase) -> list[str]:
         reasons = []

@@ -15,8 +15,9 @@ import pytest
 
 from impls.paged import _paged_kernels as kern
 from impls.paged.api import DTYPES, PagedCase
-from impls.paged.triton_paged_decode import TritonPagedDecode, interpreting
+from impls.paged.triton_paged_decode import TritonPagedDecode
 from impls.tensors import default_device
+from impls.triton_runtime import interpreting
 from suite.paged.check import check
 
 DEVICE = default_device()

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from impls.paged._vllm_kernels import DECODE, HELPERS, TRITON_UTILS, UNIFIED, kernels
-from impls.paged.vllm_triton import interpreting
+from impls.triton_runtime import interpreting
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed")
 
