@@ -34,6 +34,9 @@ class Property:
     check: CheckFn
     variant: str = ""  # tells apart the items of one name (dtype, feature)
     pinned: tuple[Any, ...] = ()  # cases always run first (the known traps of this property)
+    # Reasons no case of this property can apply to an implementation (e.g. a format it does not parse):
+    # the item is skipped with them before anything is drawn. Empty (the default): draw and decide per case.
+    applies: Callable[[Any], list[str]] = lambda impl: []
 
     @property
     def id(self) -> str:

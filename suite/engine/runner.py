@@ -88,6 +88,10 @@ def _check_case(impl: Implementation, check: Any, case: Any, seed_: int, tally: 
 def run_property(impl: Implementation, prop: Property, nodeid: str, tally: Tally,
                  region: ExpectedFailure | None = None) -> None:
     """Check every supported drawn case; ``region``: only the cases that declaration covers (stale search)."""
+    whole = prop.applies(impl)
+    if whole:  # no case of this property can apply: skipped (counted once) without drawing any
+        tally.unsupported.update(whole)
+        pytest.skip(tally.skip_reason(impl))
 
     def body(case: Any, seed_: int) -> None:
         reasons = declared_reasons(impl, case)
