@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import difflib
 import json
-from itertools import pairwise
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
