@@ -21,6 +21,7 @@ Service tiers that replace the rates (flex, priority) are not priced here: such 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -51,6 +52,11 @@ PART_BUDGET = 2**62 // 8  # what one part may add to the picodollar sum of a row
 
 class LogError(ValueError):
     """A log row or column the pricer refuses; the message names the row, the column and the value."""
+
+    def shifted(self, offset: int, unit: str = "row") -> LogError:
+        """The same error with its row counted from ``offset`` (a chunk's first row in the whole log)."""
+        found = re.match(r"row (\d+), (.*)", str(self), re.S)
+        return LogError(f"{unit} {int(found[1]) + offset}, {found[2]}") if found else self
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,10 @@ def _fee_micro(fee: Decimal, model: str) -> int:
 
 @dataclass(frozen=True)
 class PricedLog:
-    """Each row's exact cost: ``micro`` whole microdollars + ``pico`` picodollars (0 <= pico < 10**6)."""
+    """Each row's exact cost: ``micro`` whole microdollars + ``pico`` picodollars (both int64, both >= 0).
+
+    ``pico`` may hold more than 10⁶ (it is carried into ``micro`` only when asked: :meth:`normalized`).
+    """
 
     micro: np.ndarray
     pico: np.ndarray
@@ -114,23 +123,37 @@ class PricedLog:
     def row(self, i: int) -> Decimal:
         return (Decimal(int(self.micro[i])) * SPLIT + int(self.pico[i])) / PICO
 
+    def normalized(self) -> PricedLog:
+        carry, pico = np.divmod(self.pico, SPLIT)
+        return PricedLog(self.micro + carry, pico)
+
     def total(self) -> Decimal:
-        """The exact sum (int64 halves summed separately: no overflow at any row count numpy can hold)."""
-        high, low = np.divmod(self.micro, 10**9)
-        micro = int(high.sum(dtype=np.int64)) * 10**9 + int(low.sum(dtype=np.int64))
-        return (Decimal(micro) * SPLIT + int(self.pico.sum(dtype=np.int64))) / PICO
+        """The exact sum (each array summed in int64 halves when a plain sum could overflow)."""
+        return (Decimal(_exact_sum(self.micro)) * SPLIT + _exact_sum(self.pico)) / PICO
 
     def unscaled(self) -> tuple[np.ndarray, np.ndarray]:
         """The 128-bit integer micro·10⁶ + pico (picodollars) as (low, high) uint64 words, two's complement."""
-        micro = self.micro.astype(np.uint64)
+        rows = self.normalized()
+        micro = rows.micro.astype(np.uint64)
         a0, a1 = micro & np.uint64(0xFFFFFFFF), micro >> np.uint64(32)
-        t = a0 * np.uint64(SPLIT) + self.pico.astype(np.uint64)  # < 2**53
+        t = a0 * np.uint64(SPLIT) + rows.pico.astype(np.uint64)  # < 2**53
         u = a1 * np.uint64(SPLIT)  # < 2**51
         shifted = (u & np.uint64(0xFFFFFFFF)) << np.uint64(32)
         low = shifted + t
         carry = (low < shifted).astype(np.uint64)
         high = (u >> np.uint64(32)) + carry
         return low, high
+
+
+def _exact_sum(values: np.ndarray) -> int:
+    """The exact sum of non-negative int64s as a Python int."""
+    top = int(values.max(initial=0))
+    if top == 0:
+        return 0
+    if top * len(values) < 2**63:
+        return int(values.sum(dtype=np.int64))
+    high, low = np.divmod(values, 10**9)
+    return int(high.sum(dtype=np.int64)) * 10**9 + int(low.sum(dtype=np.int64))
 
 
 def _integer_column(log: pd.DataFrame, column: str, limit: int) -> np.ndarray:
@@ -248,36 +271,40 @@ def price_log(log: pd.DataFrame, on: date | None = None) -> PricedLog:
     prompt += counts[2]
     prompt += counts[3]  # <= 4·10**15: no overflow
     combo = card_index * 4
-    combo += 2 * (prompt > table.thresholds[card_index])
+    combo += 2 * (prompt > np.take(table.thresholds, card_index))
     combo += _batch_flags(log, cards, card_index)
     flat = table.rates.reshape(-1, len(PARTS))
     present = np.bincount(combo, minlength=len(flat)) > 0
     micro = np.zeros(len(log), dtype=np.int64)
     pico = np.zeros(len(log), dtype=np.int64)
     for p, column in enumerate(counts):
+        top_count = int(column.max(initial=0))
+        if top_count == 0:
+            continue
         missing_rate = present & (flat[:, p] == MISSING)
         if missing_rate.any() and (column[missing_rate[combo]] > 0).any():
             row = int(np.flatnonzero(missing_rate[combo] & (column > 0))[0])
             raise LogError(f"row {row}, column {COUNT_COLUMNS[p]!r}: card {cards[card_index[row]].model} lacks a "
                            f"{PARTS[p]} rate (long context: {bool(combo[row] & 2)}, batch: {bool(combo[row] & 1)})")
-        rate = np.maximum(flat[:, p], 0)[combo]
-        if int(column.max(initial=0)) * int(rate.max(initial=0)) <= PART_BUDGET:
-            pico += column * rate
+        rates = np.maximum(flat[:, p], 0)
+        rate = np.take(rates, combo)
+        if top_count * int(rates[present].max(initial=0)) <= PART_BUDGET:
+            np.multiply(column, rate, out=rate)
+            pico += rate
         else:  # split: hi·rate in microdollars, lo·rate in picodollars
             hi, lo = np.divmod(column, SPLIT)
             micro += hi * rate
             pico += lo * rate
     if "web_searches" in log:
         searches = _integer_column(log, "web_searches", MAX_SEARCHES)
-        fees = table.fees_micro[card_index]
-        lacking = (searches > 0) & (fees == MISSING)
-        if lacking.any():
-            row = int(np.flatnonzero(lacking)[0])
-            raise LogError(f"row {row}, column 'web_searches': card {cards[card_index[row]].model} has no "
-                           f"web_search fee")
-        micro += searches * np.maximum(fees, 0)
-    carry, pico = np.divmod(pico, SPLIT)
-    micro += carry
+        if searches.max(initial=0) > 0:
+            fees = np.take(table.fees_micro, card_index)
+            lacking = (searches > 0) & (fees == MISSING)
+            if lacking.any():
+                row = int(np.flatnonzero(lacking)[0])
+                raise LogError(f"row {row}, column 'web_searches': card {cards[card_index[row]].model} has no "
+                               f"web_search fee")
+            micro += searches * np.maximum(fees, 0)
     return PricedLog(micro, pico)
 
 
