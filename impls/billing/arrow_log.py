@@ -65,7 +65,7 @@ def _frame(batch: Any) -> pd.DataFrame:
     frame = batch.select(names).to_pandas()
     for column in names:
         values = batch.column(column)
-        if values.null_count and column in COUNT_COLUMNS + ("web_searches", "model"):
+        if values.null_count and column in (*COUNT_COLUMNS, "web_searches", "model"):
             row = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
             raise LogError(f"row {row}, column {column!r}: missing value")
     return frame
