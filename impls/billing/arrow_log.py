@@ -60,15 +60,28 @@ def decimal_array(priced: PricedLog) -> Any:
 
 
 def _frame(batch: Any) -> pd.DataFrame:
-    """An Arrow record batch or table as the pricer's DataFrame (only the columns it reads)."""
-    names = [c for c in COLUMNS if c in batch.schema.names]
-    frame = batch.select(names).to_pandas()
-    for column in names:
+    """An Arrow record batch or table as the pricer's DataFrame (only the columns it reads; numbers zero-copy,
+    the model ids dictionary-encoded once)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    data: dict[str, Any] = {}
+    for column in (c for c in COLUMNS if c in batch.schema.names):
         values = batch.column(column)
-        if values.null_count and column in (*COUNT_COLUMNS, "web_searches", "model"):
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        if values.null_count and column not in ("service_tier", "date"):
             row = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
             raise LogError(f"row {row}, column {column!r}: missing value")
-    return frame
+        if column == "model":
+            encoded = values if pa.types.is_dictionary(values.type) else pc.dictionary_encode(values)
+            names = pd.Index([str(m) for m in encoded.dictionary.to_pylist()], dtype=object)
+            data[column] = pd.Categorical.from_codes(encoded.indices.to_numpy(zero_copy_only=False), categories=names)
+        elif column in ("service_tier", "date"):
+            data[column] = values.to_pandas()
+        else:
+            data[column] = values.to_numpy(zero_copy_only=False)
+    return pd.DataFrame(data)
 
 
 def price_batch(batch: Any, on: date | None = None, row_offset: int = 0) -> Any:
@@ -195,5 +208,6 @@ def register_duckdb(con: Any, name: str = "price_usd", on: date | None = None) -
                           "web_searches": web_searches, "batch": batch})
         return price_batch(table, on).column(COST_COLUMN)
 
+    con.execute("SET enable_progress_bar = false")
     con.create_function(name, udf, [types.VARCHAR, *[types.BIGINT] * 6, types.BOOLEAN], duckdb.decimal_type(38, 12),
                         type="arrow")

@@ -30,24 +30,35 @@ class DuckdbPricer(BillingImpl):
              "reported_tier": "the UDF takes the batch flag, not the tier a response reports"}
     call_cost_s = 2e-2  # a query per call (measured under load)
 
+    def __init__(self) -> None:
+        self._connections: dict[date | None, Any] = {}
+
     def unsupported_request(self, case: BillingCase) -> list[str]:
         return VectorizedPricer.unsupported_request(self, case)  # type: ignore[arg-type]
 
+    def _connection(self, on: date | None) -> Any:
+        """One DuckDB connection with the UDF registered for the date (kept: a query per call is the cost)."""
+        if on not in self._connections:
+            import duckdb
+
+            from impls.billing.arrow_log import register_duckdb
+
+            con = duckdb.connect()
+            register_duckdb(con, on=on)
+            self._connections[on] = con
+        return self._connections[on]
+
     def _sum(self, log: pd.DataFrame, on: date | None = None) -> Decimal:
-        import duckdb
         import pyarrow as pa
 
-        from impls.billing.arrow_log import register_duckdb
-
-        con = duckdb.connect()
+        con = self._connection(on)
+        columns = ["model", "input_uncached", "cache_read", "cache_write_5m", "cache_write_1h", "output",
+                   "web_searches", "batch"]
+        con.register("log", pa.Table.from_pandas(log[columns].astype({"model": str}), preserve_index=False))
         try:
-            register_duckdb(con, on=on)
-            columns = ["model", "input_uncached", "cache_read", "cache_write_5m", "cache_write_1h", "output",
-                       "web_searches", "batch"]
-            con.register("log", pa.Table.from_pandas(log[columns].astype({"model": str}), preserve_index=False))
             ((total,),) = con.sql(QUERY).fetchall()
         finally:
-            con.close()
+            con.unregister("log")
         return Decimal(total) if total is not None else Decimal(0)
 
     def cost(self, usage: Usage | None, model: str, options: BillingOptions = ref.STANDARD,

@@ -70,23 +70,35 @@ class RateTable:
 
     @staticmethod
     def of(cards: Sequence[ref.PriceCard]) -> RateTable:
-        rates = np.full((len(cards), 2, 2, len(PARTS)), MISSING, dtype=np.int64)
-        thresholds = np.full(len(cards), NO_THRESHOLD, dtype=np.int64)
-        fees = np.full(len(cards), MISSING, dtype=np.int64)
-        for c, card in enumerate(cards):
-            if card.long_context_threshold is not None:
-                thresholds[c] = card.long_context_threshold
-            if "web_search" in card.per_request:
-                fees[c] = _fee_micro(card.per_request["web_search"], card.model)
-            for long, table in ((0, card.rates), (1, card.long_context_rates)):
-                for batch in (0, 1):
-                    multiplier = card.batch_multiplier if batch else Decimal(1)
-                    if multiplier is None:
-                        continue
-                    for p, part in enumerate(PARTS):
-                        if part in table:
-                            rates[c, long, batch, p] = _pico_per_token(table[part] * multiplier, card.model, part)
-        return RateTable(tuple(cards), rates, thresholds, fees)
+        """The tables of these cards (kept: a log priced in chunks, or a DuckDB vector at a time, builds them once;
+        cards are loaded once, so the same cards are the same objects)."""
+        key = tuple(id(c) for c in cards)
+        if key not in _TABLES:
+            _TABLES[key] = _rate_table(tuple(cards))
+        return _TABLES[key]
+
+
+_TABLES: dict[tuple[int, ...], RateTable] = {}
+
+
+def _rate_table(cards: tuple[ref.PriceCard, ...]) -> RateTable:
+    rates = np.full((len(cards), 2, 2, len(PARTS)), MISSING, dtype=np.int64)
+    thresholds = np.full(len(cards), NO_THRESHOLD, dtype=np.int64)
+    fees = np.full(len(cards), MISSING, dtype=np.int64)
+    for c, card in enumerate(cards):
+        if card.long_context_threshold is not None:
+            thresholds[c] = card.long_context_threshold
+        if "web_search" in card.per_request:
+            fees[c] = _fee_micro(card.per_request["web_search"], card.model)
+        for long, table in ((0, card.rates), (1, card.long_context_rates)):
+            for batch in (0, 1):
+                multiplier = card.batch_multiplier if batch else Decimal(1)
+                if multiplier is None:
+                    continue
+                for p, part in enumerate(PARTS):
+                    if part in table:
+                        rates[c, long, batch, p] = _pico_per_token(table[part] * multiplier, card.model, part)
+    return RateTable(cards, rates, thresholds, fees)
 
 
 def _pico_per_token(rate_per_million: Decimal, model: str, part: str) -> int:

@@ -17,7 +17,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from impls.base import declared_reasons
 from impls.billing.api import AS_OF, FEATURES, BillingCase, BillingImpl, PriceDataCase
+from reference.billing import BillingOptions
 from reference.usage import Usage
 from suite.billing.cases import HAND, MODELS, pairs, requests
 from suite.billing.check import check_additive, check_invoice, check_logic, check_monotone, check_price_data
@@ -81,12 +83,18 @@ BENCH_MODELS = ("gpt-5", "claude-opus-4-1", "gemini-2.5-pro")  # priced by every
 
 
 def bench_requests(n: int) -> list[BillingCase]:
+    """Requests to three models; every fourth a batch request (so batch-only entry points have some)."""
     return [BillingCase(BENCH_MODELS[i % 3], Usage(input_uncached=1000 + 37 * i, cache_read=512 * (i % 4),
-                                                   output=200 + i), on=AS_OF) for i in range(n)]
+                                                   output=200 + i), BillingOptions(batch=i % 4 == 3), on=AS_OF)
+            for i in range(n)]
 
 
 def _prepare_requests(impl: BillingImpl, case: RequestsBench) -> tuple[Any, Any, dict[str, int]]:
-    batch = bench_requests(case.requests)
+    """``case.requests`` requests, cycling through those of the sweep the implementation prices at all."""
+    supported = [r for r in bench_requests(case.requests) if not declared_reasons(impl, r)]
+    if not supported:
+        raise ValueError(f"{impl.name} prices none of the benchmark requests (models {BENCH_MODELS})")
+    batch = [supported[i % len(supported)] for i in range(case.requests)]
 
     def run(*requests: BillingCase) -> None:
         for r in requests:
@@ -100,7 +108,7 @@ def _prepare_log(impl: BillingImpl, case: LogBench) -> tuple[Any, Any, dict[str,
     return (lambda: (log,)), impl.price_frame, {"items": case.rows}
 
 
-LOG_ROWS = [10_000, 1_000_000] + ([int(os.environ["TOKENSPEC_BILLING_LOG_ROWS"])]
+LOG_ROWS = [10_000, 200_000] + ([int(os.environ["TOKENSPEC_BILLING_LOG_ROWS"])]
                                   if os.environ.get("TOKENSPEC_BILLING_LOG_ROWS") else [])
 BENCHMARKS = (
     Benchmark("requests", [RequestsBench(n) for n in (10, 50)], _prepare_requests, x="requests",
