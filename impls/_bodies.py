@@ -78,7 +78,7 @@ def render(u: Usage, fmt: str, model: str | None = None) -> Any:
                 "content": [{"type": "text", "text": "x"}], "stop_reason": "end_turn", "stop_sequence": None,
                 "usage": _anthropic_usage(u, u.output, u.reasoning)}
     if fmt == "anthropic.messages.stream":
-        message = {"id": "msg_r", "type": "message", "role": "assistant", **named, "content": [],
+        message: dict[str, Any] = {"id": "msg_r", "type": "message", "role": "assistant", **named, "content": [],
                    "stop_reason": None, "stop_sequence": None, "usage": _anthropic_usage(u, min(u.output, 1), 0)}
         return [{"type": "message_start", "message": message},
                 {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},

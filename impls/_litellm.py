@@ -26,7 +26,7 @@ def litellm_module(name: str = "litellm") -> ModuleType:
     module = importlib.import_module(name)
     if not _quiet:  # its error logs and "Provider List" banners are not findings; the suite reports what it checks
         litellm = importlib.import_module("litellm")
-        litellm.suppress_debug_info = True
+        litellm.suppress_debug_info = True  # type: ignore[attr-defined]
         for logger in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
             logging.getLogger(logger).setLevel(logging.CRITICAL)
         _quiet = True

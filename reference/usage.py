@@ -351,7 +351,8 @@ def bedrock_converse(body: Any) -> Usage | None:
         if total not in (narrow, wide):
             raise UsageError("usage.totalTokens", f"is {total}; the parts add up to {wide} (with cache reads and "
                                                   f"writes) or {narrow} (without)")
-    return Usage(input_uncached=uncached, cache_read=read, output=output, **by_ttl)
+    return Usage(input_uncached=uncached, cache_read=read, output=output, cache_write_5m=by_ttl["cache_write_5m"],
+                 cache_write_1h=by_ttl["cache_write_1h"])
 
 
 # --- DeepSeek ---------------------------------------------------------------------------------------------------
@@ -420,7 +421,7 @@ def detect_format(payload: Any) -> str:
             return "anthropic.messages.stream"
         raise UsageError("events[0]", "is not the start of an OpenAI chat, OpenAI Responses or Anthropic stream")
     body = _mapping(payload, "body")
-    usage = body.get("usage") if isinstance(body.get("usage"), Mapping) else {}
+    usage: Mapping[str, Any] = body["usage"] if isinstance(body.get("usage"), Mapping) else {}
     if "usageMetadata" in body or "modelVersion" in body:
         return "gemini"
     if body.get("object") == "response":

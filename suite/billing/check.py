@@ -151,7 +151,7 @@ def check_additive(impl: BillingImpl, pair: PairCase | BillingCase, seed: int) -
         together, err = None, f"{type(error).__name__}: {str(error)[:200]}"
     if got_a is None or got_b is None:
         return verdict(pair, holds("priced", False, err_a or err_b))
-    one_by_one = got_a + got_b if impl.exact else Decimal(repr(float(got_a) + float(got_b)))
+    one_by_one = Decimal(got_a) + Decimal(got_b) if impl.exact else Decimal(repr(float(got_a) + float(got_b)))
     lines = [money("as_one_log", together, Decimal(one_by_one), impl,
                    f"{impl.name}: cost_many([a, b]) against cost(a) + cost(b){'; ' + err if err else ''}"),
              paid_not_zero(together, want)]
@@ -170,7 +170,7 @@ def _variants(card: PriceCard) -> list[tuple[str, BillingOptions]]:
 
 def _buckets(card: PriceCard, options: BillingOptions) -> dict[str, Decimal | int | None]:
     """Every price the card states for these options, by bucket name."""
-    multiplier = card.batch_multiplier if options.batch else Decimal(1)
+    multiplier = (card.batch_multiplier or Decimal(1)) if options.batch else Decimal(1)
     base = card.tiers.get(options.service_tier, card.rates) if options.service_tier else card.rates
     out: dict[str, Decimal | int | None] = {p: base[p] * multiplier if p in base else None for p in ref.TOKEN_PARTS}
     if card.long_context_threshold is not None and not options.service_tier:
@@ -223,12 +223,12 @@ def price_data_records(impl: BillingImpl, model: str) -> list[dict[str, Any]]:
                 missing.append(n)
                 continue
             for bucket, value in want.items():
-                theirs = got.get(bucket)
+                theirs: Any = got.get(bucket)
                 if value is not None and (theirs is None or Decimal(theirs) != Decimal(value)):
                     key = (variant, bucket, str(value), None if theirs is None else str(theirs))
                     found.setdefault(key, []).append(n)
     base = {"library": impl.library, "impl": impl.name, "model": model, "source": ref.card_for(model).source}
-    records = []
+    records: list[dict[str, Any]] = []
     if missing:
         records.append({**base, "options": "*", "bucket": "*", "from": days[min(missing)].isoformat(),
                         "to": days[max(missing)].isoformat(), "card": "priced", "library_value": None})

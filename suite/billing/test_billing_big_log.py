@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ def _price(tmp_path: Path, rows: int, batch: int) -> dict[str, object]:
     return run("price", str(path), str(batch))
 
 
-def test_big_log_code_path_small(tmp_path: Path, record_property: pytest.RecordProperty) -> None:
+def test_big_log_code_path_small(tmp_path: Path, record_property: Any) -> None:
     rows = 300_000
     measured = _price(tmp_path, rows, 65_536)
     want = sum((price_log(frame).total() for frame in chunks(rows)), Decimal(0))
@@ -39,7 +40,7 @@ def test_big_log_code_path_small(tmp_path: Path, record_property: pytest.RecordP
 
 @pytest.mark.skipif(not BIG, reason="the 100M-row log is opt-in: set TOKENSPEC_BILLING_BIG_LOG=1 (needs ~4 GB of "
                                     "disk and minutes); CI runs test_big_log_code_path_small")
-def test_big_log(tmp_path_factory: pytest.TempPathFactory, record_property: pytest.RecordProperty) -> None:
+def test_big_log(tmp_path_factory: pytest.TempPathFactory, record_property: Any) -> None:
     measured = _price(tmp_path_factory.mktemp("big"), BIG_ROWS, 1 << 20)
     record_property("big_log", measured)
     print(f"\n{BIG_ROWS:,} rows: {measured['rows_per_s']:,.0f} rows/s, peak RSS "

@@ -50,7 +50,7 @@ def whole(fmt: str, payload: Any) -> Any:
                  "message_delta": lambda e: {**e, "delta": {"stop_reason": None, "stop_sequence": None, **e["delta"]}},
                  "content_block_delta": lambda e: e}
         blocks = [{"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}]
-        out = []
+        out: list[Any] = []
         for e in payload:
             if e["type"] == "content_block_delta" and not any(x["type"] == "content_block_start" for x in out):
                 out += blocks

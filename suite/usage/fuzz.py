@@ -68,7 +68,7 @@ def seeds(fmt: str, rng: random.Random, n: int = 40) -> list[str]:
         drawn = {"input_uncached": rng.randrange(0, 10**6), "cache_read": rng.randrange(0, 10**5),
                  "cache_write_5m": rng.randrange(0, 10**4), "cache_write_1h": rng.randrange(0, 10**4),
                  "output": output, "reasoning": rng.randrange(0, output + 1), "web_searches": rng.randrange(0, 3)}
-        u = Usage(**{k: v if k in can else 0 for k, v in drawn.items()})
+        u = Usage(**{k: v if k in can else 0 for k, v in drawn.items()})  # type: ignore[arg-type]
         out.append(json.dumps(render(u, fmt, MODELS[fmt])))
     return out
 
