@@ -20,7 +20,7 @@ from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from reference import billing as ref
 from reference import usage as ref_usage
@@ -38,9 +38,15 @@ class BadInput(ValueError):
     """Input the command cannot price: the message is the one line it prints, naming the field."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line naming the argument (exit 2), like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {' '.join(message.split())} (see --help)\n")
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="tokenspec-cost", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="tokenspec-cost", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", nargs="?", default="-", help="a file, or - for stdin (default)")
     p.add_argument("--format", choices=ref_usage.FORMATS, help="the response format (default: from its shape)")
     p.add_argument("--model", help="the model id (default: the one the response names)")
@@ -111,11 +117,18 @@ def price_one(record: Any, args: argparse.Namespace, on: date | None) -> dict[st
     options = TIERS[args.tier] if args.tier else ref.BillingOptions(batch=bool(envelope.get("batch", False)))
     try:
         card = ref.card_for(model, on or (date.fromisoformat(envelope["date"]) if envelope.get("date") else None))
-        result = ref.cost(usage, card, options)
     except ref.PriceError as err:
         raise BadInput(f"model: {err}") from None
     except ValueError as err:
         raise BadInput(f"date: {err}") from None
+    try:  # the tier the payload reports against --tier (or the log's batch flag), and what the card offers
+        ref.effective_rates(usage, card, ref.resolve_options(usage, card, options))
+    except ref.PriceError as err:
+        raise BadInput(f"{'--tier' if args.tier else 'service_tier'}: {err}") from None
+    try:
+        result = ref.cost(usage, card, options)
+    except ref.PriceError as err:  # a part the usage has and the card does not price
+        raise BadInput(f"usage: {err}") from None
     out.update(card={"model": card.model, "valid_from": card.valid_from.isoformat(),
                      "valid_to": card.valid_to.isoformat() if card.valid_to else None, "source": card.source},
                options={"batch": result.options.batch, "service_tier": result.options.service_tier},

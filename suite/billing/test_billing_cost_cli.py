@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,38 @@ def test_bad_date_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     path.write_text(json.dumps(body_for(Usage(output=1), "gpt-5")[1]))
     code, _, err = _run(capsys, str(path), "--date", "March")
     assert code == 2 and "--date" in err
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [(("--tier", "gold"), "--tier"), (("--format", "xml"), "--format"),
+                                                (("--bogus",), "--bogus"), (("a.json", "b.json"), "b.json")])
+def test_wrong_arguments_exit_2_with_one_line(argv: tuple[str, ...], fragment: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and out == "" and err.count("\n") == 1 and fragment in err, err
+
+
+@pytest.mark.parametrize(("tier", "fragment"), [("batch", "--tier: usage reports service tier 'flex'"),
+                                                ("priority", "--tier: usage reports service tier 'flex'")])
+def test_a_tier_against_the_payload_names_both(tier: str, fragment: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    body = {**body_for(Usage(input_uncached=3, output=5), "gpt-5")[1], "service_tier": "flex"}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(body))
+    assert _run(capsys, str(path), "--json")[0] == 0  # the payload's flex alone prices
+    code, out, err = _run(capsys, str(path), "--tier", tier)
+    assert code == 2 and out == "" and err.count("\n") == 1 and fragment in err and tier in err, err
+
+
+def test_a_tier_the_card_lacks_names_the_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(body_for(Usage(input_uncached=3, output=5), "claude-sonnet-4-5")[1]))
+    code, _, err = _run(capsys, str(path), "--tier", "priority")
+    assert code == 2 and err.startswith("tokenspec-cost: --tier:") and "priority" in err, err
+
+
+def test_the_console_script_names_this_main() -> None:
+    scripts = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, attr = scripts["tokenspec-cost"].partition(":")
+    assert getattr(importlib.import_module(module), attr) is main
