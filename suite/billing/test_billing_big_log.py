@@ -1,7 +1,7 @@
 """A log that does not fit in memory: 100M rows of Parquet priced chunk by chunk with peak memory under 2 GiB.
 
 The full size is opt-in (TOKENSPEC_BILLING_BIG_LOG=1, rows from TOKENSPEC_BILLING_BIG_LOG_ROWS, default 100M; it
-needs several GB of disk and minutes). CI runs the same code path on 300K rows. Each step runs in a fresh process so
+needs ~1.4 GB of disk and about a minute). CI runs the same code path on 300K rows. Each step runs in a fresh process so
 the peak RSS measured is the pricing's alone.
 """
 
@@ -38,8 +38,8 @@ def test_big_log_code_path_small(tmp_path: Path, record_property: Any) -> None:
     assert int(measured["peak_rss_bytes"]) < 2 * GIB  # type: ignore[call-overload]
 
 
-@pytest.mark.skipif(not BIG, reason="the 100M-row log is opt-in: set TOKENSPEC_BILLING_BIG_LOG=1 (needs ~4 GB of "
-                                    "disk and minutes); CI runs test_big_log_code_path_small")
+@pytest.mark.skipif(not BIG, reason="the 100M-row log is opt-in: set TOKENSPEC_BILLING_BIG_LOG=1 (needs ~1.4 GB of "
+                                    "disk and about a minute); CI runs test_big_log_code_path_small")
 def test_big_log(tmp_path_factory: pytest.TempPathFactory, record_property: Any) -> None:
     measured = _price(tmp_path_factory.mktemp("big"), BIG_ROWS, 1 << 20)
     record_property("big_log", measured)
