@@ -8,10 +8,59 @@ from __future__ import annotations
 
 from typing import Any
 
+from impls._bodies import COUNTS, EXPRESSES, MODELS, REPORTED_TIERS, expressible, render
 from reference.usage import Usage
 
+__all__ = ["COUNTS", "EXPRESSES", "GOLDEN", "MODELS", "REPORTED_TIERS", "expressible", "render", "whole"]
+
+# The parts of each provider's body that carry no usage; a golden body names only what it is about, and
+# gets the rest from here (its own keys win), so that it is a whole response a client library accepts.
+_MESSAGE = {"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}
+_RESPONSE = {"id": "resp_g", "object": "response", "created_at": 1767225600, "status": "completed", "model": "gpt-5",
+             "output": [{"type": "message", "id": "msg_g", "status": "completed", "role": "assistant",
+                         "content": [{"type": "output_text", "text": "Hi", "annotations": []}]}]}
+ENVELOPES: dict[str, dict[str, Any]] = {
+    "openai.chat": {"id": "chatcmpl-g", "object": "chat.completion", "created": 1767225600, "model": "gpt-5",
+                    "choices": [_MESSAGE]},
+    "deepseek.chat": {"id": "chatcmpl-g", "object": "chat.completion", "created": 1767225600,
+                      "model": "deepseek-chat", "choices": [_MESSAGE]},
+    "openai.responses": _RESPONSE,
+    "anthropic.messages": {"id": "msg_g", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+                           "content": [{"type": "text", "text": "Hi"}], "stop_reason": "end_turn",
+                           "stop_sequence": None},
+    "gemini": {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hi"}]}, "finishReason": "STOP",
+                               "index": 0}], "modelVersion": "gemini-2.5-flash"},
+    "bedrock.converse": {"output": {"message": {"role": "assistant", "content": [{"text": "Hi"}]}},
+                         "stopReason": "end_turn", "metrics": {"latencyMs": 100}},
+}
+
+
+def whole(fmt: str, payload: Any) -> Any:
+    """``payload`` with the parts of its provider's body it does not name (its own keys win)."""
+    if fmt in ENVELOPES:
+        return {**ENVELOPES[fmt], **payload}
+    if fmt == "openai.responses.stream":
+        return [{**e, "response": {**_RESPONSE, **e["response"]}} if "response" in e else e for e in payload]
+    if fmt == "openai.chat.stream":
+        return [{"id": "chatcmpl-g", "created": 1767225600, "model": "gpt-5", **e} for e in payload]
+    if fmt == "anthropic.messages.stream":
+        start = {k: v for k, v in ENVELOPES["anthropic.messages"].items() if k != "content"}
+        whole = {"message_start": lambda e: {**e, "message": {**start, "content": [], "stop_reason": None,
+                                                                **e["message"]}},
+                 "message_delta": lambda e: {**e, "delta": {"stop_reason": None, "stop_sequence": None, **e["delta"]}},
+                 "content_block_delta": lambda e: e}
+        blocks = [{"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}]
+        out: list[Any] = []
+        for e in payload:
+            if e["type"] == "content_block_delta" and not any(x["type"] == "content_block_start" for x in out):
+                out += blocks
+            out.append(whole.get(e["type"], lambda x: x)(e))
+        return out
+    return payload
+
+
 # (format, payload, expected record, why)
-GOLDEN: list[tuple[str, Any, Usage | None, str]] = [
+_GOLDEN: list[tuple[str, Any, Usage | None, str]] = [
     ("openai.chat",
      {"id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-5", "service_tier": "default",
       "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
@@ -103,63 +152,44 @@ GOLDEN: list[tuple[str, Any, Usage | None, str]] = [
                         "candidatesTokenCount": 1000, "totalTokenCount": 251000}},
      Usage(input_uncached=50000, cache_read=200000, output=1000), "prompt includes cached: 250000 - 200000"),
     ("gemini", {"candidates": []}, None, "no usageMetadata: unknown"),
+    ("anthropic.messages",
+     {"type": "message", "model": "claude-sonnet-4-5-20250929",
+      "usage": {"input_tokens": 20, "output_tokens": 1200, "output_tokens_details": {"thinking_tokens": 900}}},
+     Usage(input_uncached=20, output=1200, reasoning=900), "thinking_tokens is inside output_tokens: 900 of 1200"),
+    ("anthropic.messages",
+     {"type": "message", "model": "claude-haiku-4-5-20251001",
+      "usage": {"input_tokens": 1000, "output_tokens": 200, "service_tier": "batch"}},
+     Usage(input_uncached=1000, output=200, service_tier="batch"), "a Message Batches result reports tier batch"),
+    # Bedrock Converse TokenUsage (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_TokenUsage.html):
+    # inputTokens excludes the cache; with caching, totalTokens = 8 + 42 + 3528 = 3578
+    ("bedrock.converse",
+     {"output": {"message": {"role": "assistant", "content": [{"text": "Hi"}]}}, "stopReason": "end_turn",
+      "usage": {"inputTokens": 8, "outputTokens": 42, "totalTokens": 3578, "cacheReadInputTokens": 0,
+                "cacheWriteInputTokens": 3528}, "metrics": {"latencyMs": 812}},
+     Usage(input_uncached=8, cache_write_5m=3528, output=42), "cache write without cacheDetails: 5-minute write"),
+    ("bedrock.converse",
+     {"output": {"message": {"role": "assistant", "content": [{"text": "Hi"}]}}, "stopReason": "end_turn",
+      "usage": {"inputTokens": 30, "outputTokens": 10, "totalTokens": 40}},
+     Usage(input_uncached=30, output=10), "no caching: totalTokens = 30 + 10"),
+    ("bedrock.converse",
+     {"stopReason": "end_turn",
+      "usage": {"inputTokens": 5, "outputTokens": 100, "totalTokens": 7105, "cacheReadInputTokens": 4000,
+                "cacheWriteInputTokens": 3000,
+                "cacheDetails": [{"ttl": "1h", "inputTokens": 2000}, {"ttl": "5m", "inputTokens": 1000}]}},
+     Usage(input_uncached=5, cache_read=4000, cache_write_5m=1000, cache_write_1h=2000, output=100),
+     "cacheDetails splits the 3000 written tokens: 2000 for 1 h, 1000 for 5 min"),
+    ("bedrock.converse", {"stopReason": "end_turn"}, None, "no usage: unknown"),
+    # DeepSeek (https://api-docs.deepseek.com/api/create-chat-completion): prompt = hit + miss
+    ("deepseek.chat",
+     {"id": "x", "object": "chat.completion", "model": "deepseek-chat",
+      "usage": {"prompt_tokens": 1500, "completion_tokens": 120, "total_tokens": 1620,
+                "prompt_cache_hit_tokens": 1280, "prompt_cache_miss_tokens": 220}},
+     Usage(input_uncached=220, cache_read=1280, output=120), "1500 = 1280 cache hits + 220 misses"),
+    ("deepseek.chat",
+     {"object": "chat.completion", "model": "deepseek-reasoner",
+      "usage": {"prompt_tokens": 64, "completion_tokens": 900, "total_tokens": 964, "prompt_cache_hit_tokens": 0,
+                "prompt_cache_miss_tokens": 64, "completion_tokens_details": {"reasoning_tokens": 700}}},
+     Usage(input_uncached=64, output=900, reasoning=700), "reasoning inside completion: 700 of 900"),
 ]
+GOLDEN = [(fmt, whole(fmt, payload), expected, why) for fmt, payload, expected, why in _GOLDEN]
 
-
-def render(u: Usage, fmt: str) -> Any:
-    """``u`` in provider shape ``fmt``. OpenAI and Gemini shapes cannot carry cache writes or web searches."""
-    if fmt.startswith(("openai", "gemini")) and (u.cache_write or u.web_searches):
-        raise ValueError(f"{fmt} cannot express cache writes or web searches")
-    if fmt == "openai.chat":
-        return {"object": "chat.completion", "choices": [],
-                "usage": {"prompt_tokens": u.input_uncached + u.cache_read, "completion_tokens": u.output,
-                          "total_tokens": u.total, "prompt_tokens_details": {"cached_tokens": u.cache_read},
-                          "completion_tokens_details": {"reasoning_tokens": u.reasoning}}}
-    if fmt == "openai.chat.stream":
-        return [{"object": "chat.completion.chunk", "choices": [{"delta": {"content": "x"}}], "usage": None},
-                render(u, "openai.chat") | {"object": "chat.completion.chunk"}]
-    if fmt == "openai.responses":
-        return {"object": "response", "status": "completed",
-                "usage": {"input_tokens": u.input_uncached + u.cache_read, "output_tokens": u.output,
-                          "total_tokens": u.total, "input_tokens_details": {"cached_tokens": u.cache_read},
-                          "output_tokens_details": {"reasoning_tokens": u.reasoning}}}
-    if fmt == "openai.responses.stream":
-        return [{"type": "response.created", "response": {"object": "response", "usage": None}},
-                {"type": "response.output_text.delta", "delta": "x"},
-                {"type": "response.completed", "response": render(u, "openai.responses")}]
-    if fmt == "anthropic.messages":
-        return {"type": "message", "usage": _anthropic_usage(u, u.output)}
-    if fmt == "anthropic.messages.stream":
-        first = min(u.output, 1)
-        events: list[Any] = [{"type": "message_start", "message": {"type": "message",
-                                                                  "usage": _anthropic_usage(u, first)}}]
-        events.append({"type": "message_delta", "delta": {}, "usage": {"output_tokens": u.output // 2}})
-        events.append({"type": "message_delta", "delta": {"stop_reason": "end_turn"},
-                       "usage": _anthropic_usage(u, u.output)})
-        events.append({"type": "message_stop"})
-        return events
-    if fmt == "gemini":
-        meta = {"promptTokenCount": u.input_uncached + u.cache_read, "candidatesTokenCount": u.output - u.reasoning,
-                "totalTokenCount": u.total}
-        if u.cache_read:
-            meta["cachedContentTokenCount"] = u.cache_read
-        if u.reasoning:
-            meta["thoughtsTokenCount"] = u.reasoning
-        return {"candidates": [], "usageMetadata": meta}
-    raise ValueError(f"unknown format {fmt!r}")
-
-
-def _anthropic_usage(u: Usage, output: int) -> dict[str, Any]:
-    return {"input_tokens": u.input_uncached, "cache_creation_input_tokens": u.cache_write,
-            "cache_read_input_tokens": u.cache_read, "output_tokens": output,
-            "cache_creation": {"ephemeral_5m_input_tokens": u.cache_write_5m,
-                               "ephemeral_1h_input_tokens": u.cache_write_1h},
-            "server_tool_use": {"web_search_requests": u.web_searches, "web_fetch_requests": 0}}
-
-
-def expressible(u: Usage, fmt: str) -> Usage:
-    """What ``fmt`` can say about ``u``: Anthropic reports no reasoning count."""
-    if fmt.startswith("anthropic"):
-        return Usage(u.input_uncached, u.cache_read, u.cache_write_5m, u.cache_write_1h, u.output, 0,
-                     u.web_searches)
-    return u

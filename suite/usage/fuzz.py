@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from reference.usage import Usage
-from suite.billing.corpus import GOLDEN, render
+from suite.usage.corpus import EXPRESSES, GOLDEN, MODELS, render
 
 USAGE_KEYS = ("usage", "usageMetadata")
 BAD_COUNTS: tuple[Any, ...] = (-1, -(2**40), 1.5, 3.0, "12", True, False, [1], {"n": 1})
@@ -62,15 +62,14 @@ def _delete(root: Any, path: tuple[Any, ...]) -> Any:
 def seeds(fmt: str, rng: random.Random, n: int = 40) -> list[str]:
     """Valid payloads of ``fmt`` as JSON text (copied by json.loads, the cheapest deep copy)."""
     out = [json.dumps(p) for f, p, u, _ in GOLDEN if f == fmt and u is not None]
-    can_write = fmt.startswith("anthropic")
+    can = EXPRESSES[fmt]
     for _ in range(n):
         output = rng.randrange(0, 5000)
-        u = Usage(input_uncached=rng.randrange(0, 10**6), cache_read=rng.randrange(0, 10**5),
-                  cache_write_5m=rng.randrange(0, 10**4) if can_write else 0,
-                  cache_write_1h=rng.randrange(0, 10**4) if can_write else 0, output=output,
-                  reasoning=0 if can_write else rng.randrange(0, output + 1),
-                  web_searches=rng.randrange(0, 3) if can_write else 0)
-        out.append(json.dumps(render(u, fmt)))
+        drawn = {"input_uncached": rng.randrange(0, 10**6), "cache_read": rng.randrange(0, 10**5),
+                 "cache_write_5m": rng.randrange(0, 10**4), "cache_write_1h": rng.randrange(0, 10**4),
+                 "output": output, "reasoning": rng.randrange(0, output + 1), "web_searches": rng.randrange(0, 3)}
+        u = Usage(**{k: v if k in can else 0 for k, v in drawn.items()})  # type: ignore[arg-type]
+        out.append(json.dumps(render(u, fmt, MODELS[fmt])))
     return out
 
 
