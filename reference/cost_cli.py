@@ -149,7 +149,8 @@ def _table(row: dict[str, Any]) -> str:
         opts.append(f"tier {row['options']['service_tier']}")
     lines.append("rates       " + (", ".join(opts) or "standard"))
     lines.append(f"cost        ${row['cost']}")
-    lines += [f"  {part:<10}${value}" for part, value in row["breakdown"].items()]
+    width = max((len(part) for part in row["breakdown"]), default=0) + 2
+    lines += [f"  {part:<{width}}${value}" for part, value in row["breakdown"].items()]
     return "\n".join(lines)
 
 
