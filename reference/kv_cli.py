@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -290,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         return run(sys.argv[1:] if argv is None else argv)
     except SystemExit as done:  # --help
         return int(done.code or 0) if not isinstance(done.code, str) else 2
+    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as other command-line tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (CliError, ConfigError) as err:
         message = str(err)
     except ValueError as err:  # the reference refusing a value (it names the quantity and the constraint)
