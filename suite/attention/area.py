@@ -152,47 +152,35 @@ def _with_slopes(opts: AttentionOptions, heads_q: int) -> AttentionOptions:
     return AttentionOptions(**{**opts.__dict__, "alibi_slopes": alibi_slopes(heads_q)})
 
 
-# the features every case of a property's option feature has (what an implementation's ``lacks`` may decline)
-ALWAYS = {"scale": ("scale",), "causal_top_left": ("causal",), "causal_bottom_right": ("causal",), "window": ("window",),
-          "alibi": ("alibi",), "softcap": ("softcap",), "gqa": ("gqa",)}
-
-
-def declines(dtype: str, *features: str) -> Any:
-    """``Property.applies`` of a property whose every case is in ``dtype`` and needs ``features``."""
-    def applies(impl: AttentionImpl) -> list[str]:
-        reasons = [] if impl.dtypes is None or dtype in impl.dtypes else \
-            [f"{impl.name} computes in {', '.join(impl.dtypes)}, not {dtype}"]
-        return reasons + [impl.lacks[f] for f in sorted(features) if f in impl.lacks]
-
-    return applies
+NEEDS = {"scale": ("scale",), "causal_top_left": ("causal",), "causal_bottom_right": ("causal",),
+         "window": ("window",), "alibi": ("alibi",), "softcap": ("softcap",), "gqa": ("gqa",)}  # what every case of a feature has
 
 
 def _properties() -> list[Property]:
     props = []
     for dtype in DTYPES:
         props += [Property("forward", cases(dtype, feature), check, variant=f"{dtype}.{feature}",
-                           pinned=_pinned(feature, dtype), applies=declines(dtype, *ALWAYS.get(feature, ())))
+                           pinned=_pinned(feature, dtype), needs=NEEDS.get(feature, ()), dtype=dtype)
                   for feature in OPTION_FEATURES]
         lse_options = st.sampled_from(["plain", "causal_bottom_right", "window", "softcap"])
         props.append(Property("lse", lse_options.flatmap(partial(_lse_cases, dtype)), check, variant=dtype,
-                              applies=declines(dtype, "lse")))
+                              needs=("lse",), dtype=dtype))
         props += [Property("backward", cases(dtype, feature, grad=True), check, variant=f"{dtype}.{feature}",
-                           applies=declines(dtype, "grad", *ALWAYS.get(feature, ())))
+                           needs=("grad", *NEEDS.get(feature, ())), dtype=dtype)
                   for feature in ("plain", "causal_bottom_right", "window", "softcap", "alibi", "gqa")]
         props.append(Property("varlen", packed_cases(dtype), check, variant=dtype, pinned=(
             AttentionCase(3, 1, 1, 17, 97, 64, dtype, DEVICE, BOTTOM_RIGHT, seqlens=((1, 1), (17, 5), (3, 97))),),
-            applies=declines(dtype, "varlen")))
+            needs=("varlen",), dtype=dtype))
         masked = st.sampled_from(["causal_top_left", "window", "combined", "gqa"]).flatmap(
             partial(_poisoned_cases, dtype)).filter(_hides_a_key)
         props.append(Property("nan_in_masked_keys", masked, check, variant=dtype, pinned=(
-            AttentionCase(1, 2, 2, 20, 33, 64, dtype, DEVICE, TOP_LEFT, poison_masked_keys=True),),
-            applies=declines(dtype)))
+            AttentionCase(1, 2, 2, 20, 33, 64, dtype, DEVICE, TOP_LEFT, poison_masked_keys=True),), dtype=dtype))
         props.append(Property("gqa_alibi_lse", gqa_alibi_lse_cases(dtype), check, variant=dtype,
-                              applies=declines(dtype, "gqa", "alibi", "lse")))
+                              needs=("gqa", "alibi", "lse"), dtype=dtype))
         # a batch of 3-token steps (speculative, chunked) against a cache longer than the window: a sliding
         # cache has evicted, and the diagonal is bottom-right
         props.append(Property("decode", decode_cases(dtype), check, variant=dtype, pinned=(
-            AttentionCase(2, 4, 2, 3, 29, 64, dtype, DEVICE, DECODE_WINDOW),), applies=declines(dtype, "causal")))
+            AttentionCase(2, 4, 2, 3, 29, 64, dtype, DEVICE, DECODE_WINDOW),), needs=("causal",), dtype=dtype))
     return props
 
 

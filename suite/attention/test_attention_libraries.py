@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from impls.attention.api import AttentionCase
 from impls.base import Implementation
 from reference.attention import AttentionOptions, attention
-from suite.attention.area import declines
 from suite.engine.area import Property
 from suite.engine.runner import Tally, run_property
 
@@ -48,12 +47,12 @@ def test_a_declined_property_is_skipped_before_anything_is_drawn() -> None:
         raise AssertionError("a declined property must not draw")
 
     prop = Property("backward", st.just(0).map(never), lambda impl, case, seed: None, variant="float16",
-                    applies=declines("float16", "grad"))
+                    needs=("grad",), dtype="float16")
     tally = Tally()
     with pytest.raises(pytest.skip.Exception, match="no backward here"):
         run_property(_Lacking(), prop, "node", tally)
     assert tally.unsupported == {"lacks-grad computes in float32, not float16": 1, "no backward here": 1}
-    assert declines("float32")(_Lacking()) == []
+    assert Property("forward", st.just(0), prop.check, dtype="float32").declined_by(_Lacking()) == []
 
 
 # ---- JAX ---------------------------------------------------------------------------------------------------------
