@@ -22,6 +22,9 @@ SHRINK: dict[str, dict[str, Any]] = {
                     "topk_group": 1},
     "mixtral": {"num_hidden_layers": 2, "num_local_experts": 2},
     "gemma2": {"num_hidden_layers": 4},
+    # Phi3Config checks the LongRoPE factor lists against hidden_size / heads (not head_dim): keep that ratio 96
+    "phi3": {"num_hidden_layers": 2, "hidden_size": 192, "num_attention_heads": 2, "num_key_value_heads": 2,
+             "pad_token_id": 0},  # and its default pad id (32000) must fit the shrunk vocabulary
 }
 
 
