@@ -226,6 +226,22 @@ def rope_config_from_hf(config: dict[str, Any], name: str = "", layout: str | No
     return RopeConfig(head_dim, rotary_dim, base, layout, max_pos, scaling, name, model_type, source=dict(config))
 
 
+def config_variant(preset: str, label: str, rope_scaling: dict[str, Any] | None, layout: str | None = None,
+                   **fields: Any) -> RopeConfig:
+    """A vendored config.json with its ``rope_scaling`` replaced (None: removed) and other fields changed.
+
+    For the scalings and layouts no vendored model uses; the result keeps the edited dict as its source,
+    so an adapter reads what a library would read from such a file.
+    """
+    from reference.model_config import load_config
+
+    data = {**load_config(preset), **fields}
+    data.pop("rope_scaling", None)
+    if rope_scaling is not None:
+        data["rope_scaling"] = dict(rope_scaling)
+    return rope_config_from_hf(data, label, layout)
+
+
 def _opt(value: Any) -> float | None:
     return None if value is None else float(value)
 
