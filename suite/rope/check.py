@@ -102,13 +102,20 @@ def logits(q: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.einsum("ihd,jhd->hij", q, np.repeat(k, group, axis=1))
 
 
-def logit_noise(q64: np.ndarray, k64: np.ndarray, a_max: float, case: RopeCase) -> np.ndarray:
-    """Per logit, in units of ε_T: 2·a'²·‖q_i‖·‖k_j‖·(1 + A_max/ε_T), a' = max(a, 1)."""
-    scale = max(ref.attention_factor(case.config), 1.0) ** 2
-    nq, nk = np.linalg.norm(q64, axis=-1), np.linalg.norm(k64, axis=-1)
+def logit_noise(q64: np.ndarray, k64: np.ndarray, phi: np.ndarray, case: RopeCase, seq_len: int) -> np.ndarray:
+    """Per logit [Hq, T, T], in units of ε_T: what careful fp32 angles and rounding to T may move ⟨q'_i, k'_j⟩ by.
+
+    Pair p of the logit is ⟨R(φ_ip) q_ip, R(φ_jp) k_jp⟩, moved by at most (A_p(φ_ip) + A_p(φ_jp))·‖q_ip‖‖k_jp‖
+    by the angles; rounding q' and k' to T adds ε_T·Σ_d |q_id|·|k_jd|; everything times a'² (a' = max(a, 1)).
+    """
+    c = case.config
+    scale = max(ref.attention_factor(c), 1.0) ** 2
     group = q64.shape[1] // k64.shape[1]
-    outer = np.einsum("ih,jh->hij", nq, np.repeat(nk, group, axis=1))
-    return 2.0 * scale * outer * (1.0 + a_max / EPS[case.dtype])
+    bound = angle_bound(phi, ref.effective_base(c, seq_len))  # [T, P]
+    qn, kn = pair_norms(q64, c), np.repeat(pair_norms(k64, c), group, axis=1)  # [T, H, P]
+    angles_term = np.einsum("ip,ihp,jhp->hij", bound, qn, kn) + np.einsum("ihp,jp,jhp->hij", qn, bound, kn)
+    rounding = np.einsum("ihd,jhd->hij", np.abs(q64), np.repeat(np.abs(k64), group, axis=1))
+    return scale * (angles_term / EPS[case.dtype] + rounding)
 
 
 def missing(name: str, why: str) -> Comparison:
@@ -142,8 +149,7 @@ def rotation_lines(case: RopeCase, inputs: Inputs, got: tuple[torch.Tensor, torc
             lines.append(holds("pass_through" + tag, kept, f"dimensions {c.rotary_dim}..{c.head_dim - 1} "
                                + ("unchanged" if kept else "changed, but they are not rotated")))
     (gq, wq, bq, q64), (gk, wk, bk, k64) = outputs
-    a_max = float(angle_bound(phi, ref.effective_base(c, seq_len)).max(initial=0.0))
-    noise = logit_noise(q64, k64, a_max, case)
+    noise = logit_noise(q64, k64, phi, case, seq_len)
     want_logits = logits(wq, wk)
     line = compare("logits" + tag, logits(gq, gk), want_logits, logits(bq, bk), case.dtype, K_OUTPUT,
                    float(noise.max(initial=0.0)), 0.0, float(noise.mean()) if noise.size else 0.0)
@@ -226,8 +232,8 @@ def check_relative_position(impl: RopeImpl, case: RopeCase, seed: int) -> Verdic
 
     want_q, want_k = (ref.apply(x, pos, case.config) for x in (inputs.q64, inputs.k64))
     phi = ref.angles(pos, case.config)
-    a_max = float(angle_bound(phi, ref.effective_base(case.config, case.seq_len)).max(initial=0.0))
-    noise = 2.0 * logit_noise(inputs.q64[:half], inputs.k64[:half], a_max, case)  # two calls' errors
+    noise = logit_noise(inputs.q64[:half], inputs.k64[:half], phi[:half], case, case.seq_len) + \
+        logit_noise(inputs.q64[half:], inputs.k64[half:], phi[half:], case, case.seq_len)  # both halves' errors
     line = compare(f"logit change under a shift of {shift}", difference(out_q, out_k), difference(want_q, want_k),
                    difference(base_q, base_k), case.dtype, K_OUTPUT, float(noise.max(initial=0.0)), 0.0,
                    float(noise.mean()) if noise.size else 0.0)
