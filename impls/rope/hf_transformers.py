@@ -101,26 +101,28 @@ def _dynamic_keeps_longest(case: RopeCase) -> bool:
 
 # the smallest schedule that shows it: Llama-2 with dynamic factor 2 (max_position_embeddings 4096), one token
 # at the end of a sequence of 8192, then of 4096 (spec: the plain base again; transformers: still 8192's)
-DYNAMIC_2X = ref.config_variant("llama-2-7b", "llama-2-7b-dynamic-2", {"rope_type": "dynamic", "factor": 2.0})
-DYNAMIC_SMALLEST = RopeCase(1, 1, 1, "float32", DYNAMIC_2X, (), "cpu", schedule=(8192, 4096))
+DYNAMIC_2X = {layout: ref.config_variant("llama-2-7b", f"llama-2-7b-dynamic-2-{layout}",
+                                         {"rope_type": "dynamic", "factor": 2.0}, layout=layout)
+              for layout in ref.LAYOUTS}
+_KEEPS_LONGEST = ("dynamic NTK in transformers depends on the longest length seen, not on the current one: "
+                  "dynamic_rope_update recomputes the frequencies only when a call is longer than any before, and "
+                  "resets them only when a call is strictly shorter than max_position_embeddings, so a call of "
+                  "length L with max_position_embeddings <= L < (an earlier length) keeps the earlier, larger "
+                  "base; measured with transformers 5.23")
 
-DYNAMIC_KEEPS_LONGEST = ExpectedFailure(
-    test="length_schedule",
-    reason="dynamic NTK in transformers depends on the longest length seen, not on the current one: "
-           "dynamic_rope_update recomputes the frequencies only when a call is longer than any before, and "
-           "resets them only when a call is strictly shorter than max_position_embeddings, so a call of "
-           "length L with max_position_embeddings <= L < (an earlier length) keeps the earlier, larger base; "
-           "measured with transformers 5.23",
-    link=f"{ROPE_UTILS}#L83-L119",
-    when=_dynamic_keeps_longest, example=DYNAMIC_SMALLEST)
+
+def dynamic_keeps_longest(layout: str) -> ExpectedFailure:
+    example = RopeCase(1, 1, 1, "float32", DYNAMIC_2X[layout], (), "cpu", schedule=(8192, 4096))
+    return ExpectedFailure("length_schedule", _KEEPS_LONGEST, f"{ROPE_UTILS}#L83-L119", when=_dynamic_keeps_longest,
+                           example=example)
 
 
 for _impl in (
     HfRope("transformers-rope-phi3", "phi3", "Phi3", ref.HALF_SPLIT,
            "transformers Phi3RotaryEmbedding + phi3 apply_rotary_pos_emb (rotate_half, partial rotary)",
-           (DYNAMIC_KEEPS_LONGEST,)),
+           (dynamic_keeps_longest(ref.HALF_SPLIT),)),
     HfRope("transformers-rope-glm", "glm", "Glm", ref.INTERLEAVED,
            "transformers GlmRotaryEmbedding + glm apply_rotary_pos_emb (interleaved pairs, partial rotary)",
-           (DYNAMIC_KEEPS_LONGEST,)),
+           (dynamic_keeps_longest(ref.INTERLEAVED),)),
 ):
     register(_impl)

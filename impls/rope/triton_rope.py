@@ -39,10 +39,8 @@ def launch(x: torch.Tensor, out: torch.Tensor, positions: torch.Tensor, inv: tor
         return
     half = rotary_dim // 2
     block_p = _next_pow2(half)
-    if interpreting():  # one program per token: the interpreter's cost is per program
-        block_h = _next_pow2(heads)
-    else:  # about 2K elements per program
-        block_h = max(1, min(_next_pow2(heads), 2048 // max(block_p, 1)))
+    # under the interpreter one program per token (its cost is per program); on a GPU about 2K elements each
+    block_h = _next_pow2(heads) if interpreting() else max(1, min(_next_pow2(heads), 2048 // block_p))
     copy_pass = head_dim - rotary_dim if out.data_ptr() != x.data_ptr() else 0
     grid = (tokens, triton_cdiv(heads, block_h))
     rope_kernel[grid](x, out, positions.contiguous(), inv, float(scale), heads, x.stride(0), x.stride(1), out.stride(0),

@@ -12,6 +12,8 @@ up to 128K (the long-context regime the scalings exist for), in the shapes real 
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from hypothesis import strategies as st
 
 from impls.rope.api import DTYPES, RopeCase
@@ -60,7 +62,7 @@ def positions(draw: st.DrawFn, config: RopeConfig, tokens: int) -> tuple[int, ..
     if shape == "packed":
         cuts = sorted(draw(st.sets(st.integers(1, tokens - 1), max_size=3))) if tokens > 1 else []
         bounds = [0, *cuts, tokens]
-        return tuple(p for a, b in zip(bounds, bounds[1:], strict=False) for p in range(b - a))
+        return tuple(p for a, b in pairwise(bounds) for p in range(b - a))
     return tuple(draw(st.lists(st.integers(0, top - 1), min_size=tokens, max_size=tokens)))
 
 
