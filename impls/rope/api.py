@@ -27,7 +27,7 @@ DTYPES = FLOAT_DTYPES
 FEATURES = (*LAYOUTS, "unscaled", *SCALINGS, "partial", "in_place", "strided", "negative_positions", "frequencies")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RopeCase:
     """One call (or, with ``schedule``, a series of calls on one embedding).
 
@@ -64,6 +64,14 @@ class RopeCase:
         if self.schedule:
             return tuple(p for length in self.schedule for p in range(max(length - self.tokens, 0), length))
         return self.positions + (tuple(-p for p in self.positions) if self.round_trip else ())
+
+    def __repr__(self) -> str:  # a prefill's positions as the range they are (a 64K-token benchmark case stays short)
+        pos = self.positions
+        contiguous = len(pos) > 8 and pos == tuple(range(pos[0], pos[0] + len(pos)))
+        fields = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        shown = ", ".join(f"{f}=tuple(range({pos[0]}, {pos[0] + len(pos)}))" if f == "positions" and contiguous
+                          else f"{f}={v!r}" for f, v in fields.items())
+        return f"RopeCase({shown})"
 
     def features(self) -> set[str]:
         named = {self.config.layout, self.config.rope_type if self.config.scaling else "unscaled"}

@@ -53,6 +53,9 @@ class HfRope(RopeImpl):
         return getattr(self._module(), f"{self.prefix}RotaryEmbedding")
 
     def embedding(self, config: RopeConfig, dtype: str, device: str) -> HfEmbedding:
+        missing = [self.lacks[f] for f in (config.layout, config.rope_type) if f in self.lacks]
+        if missing:
+            raise NotImplementedError(f"{self.name}: " + "; ".join(missing))
         return HfEmbedding(self, config, device)
 
     def frequencies(self, config: RopeConfig, seq_len: int) -> tuple[np.ndarray, float]:
@@ -77,8 +80,6 @@ class HfEmbedding:
         validate(q, k, positions, self.config)
         if in_place:
             raise NotImplementedError(f"{self.impl.name}: {self.impl.lacks['in_place']}")
-        if self.config.layout != self.impl.layout:
-            raise NotImplementedError(f"{self.impl.name}: {self.impl.lacks[self.config.layout]}")
         q4, k4 = q.unsqueeze(0).transpose(1, 2), k.unsqueeze(0).transpose(1, 2)  # [1, H, T, D] views
         with torch.no_grad():
             cos, sin = self.rotary(q4, positions.unsqueeze(0))
@@ -87,15 +88,18 @@ class HfEmbedding:
 
 
 def _dynamic_keeps_longest(case: RopeCase) -> bool:
-    """A schedule in which a dynamic call is shorter than an earlier one but not shorter than max_position."""
+    """Whether some call of a dynamic schedule runs on stale frequencies, following dynamic_rope_update."""
     c = case.config
     if c.rope_type != "dynamic" or not case.schedule:
         return False
-    longest = 0
+    original = cached = c.max_position_embeddings
     for length in case.schedule:
-        if c.max_position_embeddings <= length < longest and longest > c.max_position_embeddings:
+        if length > cached:  # growth: recomputed for this length
+            cached = length
+        elif length < original:  # reset: the plain frequencies again
+            cached = original
+        elif length < cached:  # original <= length < cached: the longer call's base is kept
             return True
-        longest = max(longest, length)
     return False
 
 
