@@ -109,10 +109,10 @@ DYNAMIC_2X = {layout: ref.config_variant("llama-2-7b", f"llama-2-7b-dynamic-2-{l
                                          {"rope_type": "dynamic", "factor": 2.0}, layout=layout)
               for layout in ref.LAYOUTS}
 _KEEPS_LONGEST = ("dynamic NTK in transformers depends on the longest length seen, not on the current one: "
-                  "dynamic_rope_update recomputes the frequencies only when a call is longer than any before, and "
-                  "resets them only when a call is strictly shorter than max_position_embeddings, so a call of "
-                  "length L with max_position_embeddings <= L < (an earlier length) keeps the earlier, larger "
-                  "base; measured with transformers 5.23")
+                  "dynamic_rope_update recomputes the frequencies only when a call is longer than any since the "
+                  "last reset, and resets them only when a call is strictly shorter than max_position_embeddings, "
+                  "so a call of length L with max_position_embeddings <= L < (the longest length since the last "
+                  "reset) keeps that longer call's larger base; measured with transformers 5.23")
 
 
 def dynamic_keeps_longest(layout: str) -> ExpectedFailure:

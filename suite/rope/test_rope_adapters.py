@@ -4,7 +4,9 @@
 - transformers' DeepSeek-V3 ``apply_rotary_pos_emb_interleave`` rotates interleaved pairs but returns them
   de-interleaved (harmless for attention, which only uses q·kᵀ; why it is not one of the implementations);
 - vLLM's LongRoPE follows the engine's max_model_len, not the sequence: with max_model_len at most the
-  original context it rotates short sequences as the spec does (the cause of the declared finding).
+  original context it rotates short sequences as the spec does (the cause of the declared finding);
+- the region of transformers' dynamic-NTK declaration (its ``when``) is exactly the schedules on which
+  transformers fails: a narrower one would hide failures from the property, a wider one would excuse passes.
 """
 
 from __future__ import annotations
@@ -87,3 +89,23 @@ def test_vllm_longrope_follows_max_model_len_not_the_sequence() -> None:
             results[max_model_len] = float(np.abs(rope(positions, q, k)[0].double().numpy() - want).max())
     assert results[4096] < 1e-3  # short factors: the spec for a sequence of 4096
     assert results[131072] > 0.1  # long factors for every sequence: the declared finding
+
+
+@needs["transformers"]
+def test_transformers_dynamic_declaration_covers_exactly_the_failing_schedules() -> None:
+    from impls import registry
+    from impls.rope.api import RopeCase, RopeImpl
+    from impls.rope.hf_transformers import DYNAMIC_2X, _dynamic_keeps_longest
+    from suite.rope.check import check_schedule
+
+    impl = next(i for i in registry.all_implementations("rope") if i.name == "transformers-rope-phi3")
+    assert isinstance(impl, RopeImpl)
+    schedules = {  # max_position_embeddings 4096; True: some call runs on a longer call's frequencies
+        (8192, 4096): True, (8192, 6144): True, (4097, 4096): True, (4096, 8192, 4096): True,
+        (9000, 8192, 100): True, (8192, 4095): False, (8192, 100, 6144): False, (8192, 8192): False,
+        (2048, 4096, 8192): False,
+    }
+    for schedule, stale in schedules.items():
+        case = RopeCase(1, 1, 1, "float32", DYNAMIC_2X[ref.HALF_SPLIT], (), "cpu", schedule=schedule)
+        assert _dynamic_keeps_longest(case) == stale, schedule
+        assert check_schedule(impl, case, 0).ok != stale, (schedule, check_schedule(impl, case, 0).describe())
