@@ -18,6 +18,9 @@ if importlib.util.find_spec("torch") is not None:
 
     if not torch.cuda.is_available():
         os.environ.setdefault("TRITON_INTERPRET", "1")
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+        if workers > 1:  # pytest -n N on the CPU: share the cores instead of N × all of them
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
     elif torch.cuda.device_count() > 1 and os.environ.get("PYTEST_XDIST_WORKER", "").startswith("gw"):
         # pytest -n <number of GPUs>: worker gwN works on GPU N (modulo the count).
         torch.cuda.set_device(int(os.environ["PYTEST_XDIST_WORKER"][2:]) % torch.cuda.device_count())

@@ -83,6 +83,11 @@ def validate_shapes(q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape:
         raise ValueError(f"q has batch {b} but k has batch {bk}")
     if d != dk:
         raise ValueError(f"q has head_dim {d} but k has head_dim {dk}")
+    validate_heads(hq, hkv, opts)
+
+
+def validate_heads(hq: int, hkv: int, opts: AttentionOptions) -> None:
+    """Query heads share kv heads in equal groups; ALiBi has one slope per query head."""
     if hkv == 0 or hq % hkv:
         raise ValueError(f"query heads ({hq}) must be a multiple of kv heads ({hkv})")
     if opts.alibi_slopes is not None and len(opts.alibi_slopes) != hq:

@@ -6,17 +6,22 @@ sequence b, including the K/V of its current queries. Queries q [B, Sq, Hq, D] a
 positions of each sequence: bottom-right alignment, query i sits at key position seqlens[b] − Sq + i.
 Output [B, Sq, Hq, D] and lse [B, Sq, Hq] (natural log) in float64, by ``reference.attention.attention``.
 ``k_scale``/``v_scale`` dequantize a quantized (fp8) cache: the K/V values are pool · scale.
+
+Attention sinks (``sinks``, one logit per query head, as gpt-oss and vLLM's ``sinks`` define them): every
+row's softmax gets one more term exp(sink_h) in its denominator, for a key with no value. So with the
+row's plain ``out`` and ``lse``: out · e^lse / (e^lse + e^sink) and lse = log(e^lse + e^sink); a row with no
+visible key then gives 0 and lse = sink.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from reference.attention import AttentionOptions, attention
+from reference.attention import AttentionOptions, attention, validate_heads
 
 
 def validate_shapes(q_shape: tuple[int, ...], pool_shape: tuple[int, ...], table_shape: tuple[int, ...],
-                seqlens: np.ndarray, opts: AttentionOptions) -> None:
+                    seqlens: np.ndarray, opts: AttentionOptions) -> None:
     """Raise ValueError naming the violated constraint and the values given."""
     if len(q_shape) != 4 or len(pool_shape) != 4:
         raise ValueError(f"q must be [B, Sq, Hq, D] and the pools [num_blocks, block_size, Hkv, D]; "
@@ -25,8 +30,7 @@ def validate_shapes(q_shape: tuple[int, ...], pool_shape: tuple[int, ...], table
     _, block_size, hkv, dk = pool_shape
     if d != dk:
         raise ValueError(f"q has head_dim {d} but the cache has {dk}")
-    if hkv == 0 or hq % hkv:
-        raise ValueError(f"query heads ({hq}) must be a multiple of kv heads ({hkv})")
+    validate_heads(hq, hkv, opts)
     if len(table_shape) != 2 or table_shape[0] != b:
         raise ValueError(f"block_table must be [B={b}, max_blocks]; got {table_shape}")
     if seqlens.shape != (b,):
@@ -54,8 +58,8 @@ def gather(pool: np.ndarray, block_table: np.ndarray, seqlen: int) -> np.ndarray
 
 
 def paged_attention(q: np.ndarray, k_pool: np.ndarray, v_pool: np.ndarray, block_table: np.ndarray,
-                    seqlens: np.ndarray, opts: AttentionOptions, k_scale: float = 1.0,
-                    v_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                    seqlens: np.ndarray, opts: AttentionOptions, k_scale: float = 1.0, v_scale: float = 1.0,
+                    sinks: tuple[float, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Output [B, Sq, Hq, D] and lse [B, Sq, Hq], float64."""
     q, k_pool, v_pool = (np.asarray(x, dtype=np.float64) for x in (q, k_pool, v_pool))
     block_table, seqlens = np.asarray(block_table, dtype=np.int64), np.asarray(seqlens, dtype=np.int64)
@@ -70,6 +74,13 @@ def paged_attention(q: np.ndarray, k_pool: np.ndarray, v_pool: np.ndarray, block
         o, s = attention(q[b].transpose(1, 0, 2)[None], k.transpose(1, 0, 2)[None], v.transpose(1, 0, 2)[None], opts)
         out[b] = o[0].transpose(1, 0, 2)
         lse[b] = s[0].T
+    if sinks is not None:
+        if len(sinks) != q.shape[2] or not np.isfinite(sinks).all():
+            raise ValueError(f"sinks must be {q.shape[2]} finite logits, one per query head; got {list(sinks)}")
+        sink = np.asarray(sinks, dtype=np.float64)  # broadcasts over [B, Sq, Hq]
+        total = np.logaddexp(lse, sink)
+        out = out * np.exp(lse - total)[..., None]
+        lse = total
     return out, lse
 
 

@@ -14,11 +14,15 @@ Decisions from explicit uniforms (for exact checks): position i accepts iff ``u_
 a token is drawn from a distribution r with uniform v as the smallest t with ``cumsum(r)[t] > v``.
 Greedy (temperature 0): accept xᵢ iff xᵢ = argmax pᵢ (lowest index on ties); emit argmax at the
 first mismatch, or argmax p_{γ+1} after all are accepted.
+
+A second way to spend randomness on the emitted token, the exponential race (vLLM's): with independent
+Eₜ ~ Exp(1), argmaxₜ r(t)/Eₜ has law norm(r); :func:`decide_race` is :func:`decide` with that draw.
+Token trees are in ``reference.speculative_tree``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -145,17 +149,63 @@ def sample_index(r: Sequence[float] | np.ndarray, v: float) -> int:
     return min(t, int(np.flatnonzero(np.asarray(r) > 0)[-1]))  # v beyond a rounded total: last token with mass
 
 
-def decide(p: Rows, q: Rows, draft: Sequence[int], accept_uniforms: Sequence[float],
+def sample_by_race(r: Sequence[float] | np.ndarray, exponentials: Sequence[float] | np.ndarray) -> int:
+    """The exponential race: argmax over tokens with r(t) > 0 of r(t)/E_t (smallest index on ties).
+
+    With E_t independent Exp(1), P(token t wins) = r(t)/Σr: min_t E_t/r(t) is the first arrival of
+    independent Poisson clocks of rates r(t).
+    """
+    r, e = np.asarray(r, dtype=np.float64), np.asarray(exponentials, dtype=np.float64)
+    if r.shape != e.shape:
+        raise ValueError(f"{r.size} probabilities need {r.size} exponentials; got {e.size}")
+    score = np.where(r > 0, r / e, -np.inf)
+    return int(np.argmax(score))
+
+
+def decide(p: Rows, q: Rows, draft: Sequence[int], accept_uniforms: Sequence[float] | np.ndarray,
            emit_uniform: float) -> Outcome:
     """The outcome the rule gives for explicit uniforms: uᵢ per drafted position, v for the emitted token."""
+    return _decide(p, q, draft, accept_uniforms, lambda r: sample_index(r, emit_uniform))
+
+
+def decide_race(p: Rows, q: Rows, draft: Sequence[int], accept_uniforms: Sequence[float] | np.ndarray,
+                exponentials: Sequence[float] | np.ndarray) -> Outcome:
+    """:func:`decide` with the emitted token drawn by :func:`sample_by_race` from ``exponentials`` [V]."""
+    return _decide(p, q, draft, accept_uniforms, lambda r: sample_by_race(r, exponentials))
+
+
+def _decide(p: Rows, q: Rows, draft: Sequence[int], accept_uniforms: Sequence[float] | np.ndarray,
+            draw: Callable[[np.ndarray], int]) -> Outcome:
     ps, qs = _check_step(p, q, draft)
     gamma = len(draft)
     if len(accept_uniforms) < gamma:
         raise ValueError(f"{gamma} drafted tokens need {gamma} acceptance uniforms; got {len(accept_uniforms)}")
     for k in range(gamma):
         if not accept_uniforms[k] < acceptance_probability(ps[k], qs[k], draft[k]):
-            return k, sample_index(residual(ps[k], qs[k]), emit_uniform)
-    return gamma, sample_index(ps[gamma], emit_uniform)
+            return k, draw(residual(ps[k], qs[k]))
+    return gamma, draw(ps[gamma])
+
+
+def impossible(p: Rows, draft: Sequence[int], outcome: Outcome) -> str | None:
+    """Why ``outcome`` can never occur whatever the rounding of nonzero probabilities, or None.
+
+    Structural zeros are those of the supports: an accepted count outside 0…γ, a token id outside the
+    vocabulary, an accepted draft token or an emitted token to which its target distribution gives 0. (An
+    outcome whose probability is 0 only by cancellation — p = q, or a residual p − q ≤ 0 at a token with
+    p > 0 — is not structural: a sampler that recomputes p from logits may give it a probability of ~1e-7.)
+    """
+    k, t = outcome
+    gamma, vocab = len(draft), len(p[0])
+    if not 0 <= k <= gamma:
+        return f"{k} drafted tokens accepted, but the draft has {gamma}"
+    if not 0 <= t < vocab:
+        return f"emitted token id {t} is outside the vocabulary of {vocab}"
+    for i in range(k):
+        if p[i][draft[i]] == 0:
+            return f"draft token {draft[i]} accepted at position {i}, where the target gives it probability 0"
+    if p[k][t] == 0:
+        return f"token {t} emitted at position {k}, where the target gives it probability 0"
+    return None
 
 
 def greedy(p: Rows, draft: Sequence[int]) -> Outcome:
@@ -191,3 +241,41 @@ def walltime_factor(alpha: float, gamma: int, cost_ratio: float) -> float:
 def optimal_gamma(alpha: float, cost_ratio: float, max_gamma: int = 64) -> int:
     """The γ in 0…max_gamma maximising :func:`walltime_factor` (the smallest on ties), by search."""
     return max(range(max_gamma + 1), key=lambda g: (walltime_factor(alpha, g, cost_ratio), -g))
+
+
+# ---- comparing a step's law with the target's -----------------------------------------------------------------------
+
+def continued(law: Mapping[tuple[int, ...], float], p: Rows, length: int) -> dict[tuple[int, ...], float]:
+    """The law of the first ``length`` tokens when each emitted sequence is continued by sampling the target.
+
+    ``law`` gives the probability of each emitted sequence; ``p[i]`` is the target's distribution at position
+    i whatever the prefix (the contexts of these checks). For a lossless step the result is the product law
+    Π pᵢ: the measure of a lossy method's departure is the total variation between the two.
+    """
+    ps = [_dist(x, f"p[{i}]") for i, x in enumerate(p)]
+    if len(ps) < length:
+        raise ValueError(f"{length} positions need {length} target distributions; got {len(ps)}")
+    out: dict[tuple[int, ...], float] = {}
+
+    def extend(seq: tuple[int, ...], weight: float) -> None:
+        if len(seq) >= length:
+            key = seq[:length]
+            out[key] = out.get(key, 0.0) + weight
+            return
+        row = ps[len(seq)]
+        for t in np.flatnonzero(row > 0):
+            extend((*seq, int(t)), weight * float(row[t]))
+
+    for seq, w in law.items():
+        extend(tuple(seq), w)
+    return out
+
+
+def product_law(p: Rows, length: int) -> dict[tuple[int, ...], float]:
+    """Π pᵢ over the first ``length`` positions: the target's own law of a sequence."""
+    return continued({(): 1.0}, p, length)
+
+
+def total_variation(a: Mapping[Any, float], b: Mapping[Any, float]) -> float:
+    """½ Σ |a − b| over the union of the outcomes."""
+    return 0.5 * float(sum(abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in set(a) | set(b)))

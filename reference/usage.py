@@ -10,7 +10,12 @@ The provider traps this encodes:
 - Reasoning is inside OpenAI completion tokens and Anthropic output tokens, but Gemini
   ``thoughtsTokenCount`` is outside ``candidatesTokenCount``.
 - Anthropic has no total; ``*_details: null`` means 0; a sub-count larger than its parent is an error.
-- Anthropic streams: ``message_start`` then cumulative ``message_delta`` usage: the last value wins.
+- Anthropic streams: ``message_start`` then cumulative ``message_delta`` usage: the last value wins, and a
+  cumulative count that goes down is an error. Anthropic ``output_tokens_details.thinking_tokens`` is inside
+  ``output_tokens``.
+- AWS Bedrock Converse ``inputTokens`` excludes ``cacheReadInputTokens`` and ``cacheWriteInputTokens`` (as
+  Anthropic's); ``cacheDetails`` splits the writes by TTL.
+- DeepSeek ``prompt_tokens`` is ``prompt_cache_hit_tokens + prompt_cache_miss_tokens``.
 
 A response without usage (an interrupted stream) parses to ``None``: unknown, never zero.
 Malformed input raises :class:`UsageError`, and nothing else.
@@ -229,14 +234,18 @@ def _anthropic_usage(u: Mapping[str, Any], path: str) -> Usage:
         w5 = created  # a total without the TTL breakdown is the default 5-minute write
     tool = _object(u, "server_tool_use", path)
     searches = _count(tool, "web_search_requests", f"{path}.server_tool_use", required=False)
+    thinking = _count(_object(u, "output_tokens_details", path), "thinking_tokens", f"{path}.output_tokens_details",
+                      required=False)
+    _at_most(thinking, f"{path}.output_tokens_details.thinking_tokens", output, f"{path}.output_tokens")
     return Usage(input_uncached=uncached, cache_read=read, cache_write_5m=w5, cache_write_1h=w1h, output=output,
-                 web_searches=searches, service_tier=_tier(u, "service_tier", path))
+                 reasoning=thinking, web_searches=searches, service_tier=_tier(u, "service_tier", path))
 
 
 def anthropic_messages_stream(events: Iterable[Any]) -> Usage | None:
     """``message_start`` carries the initial usage; each ``message_delta`` carries cumulative counts: last wins.
 
-    A stream that never reached a ``message_delta`` (interrupted) has unknown usage: None.
+    A cumulative count never goes down: a delta whose count is below the one before it is an error. A stream
+    that never reached a ``message_delta`` (interrupted) has unknown usage: None.
     """
     start: Mapping[str, Any] | None = None
     latest: dict[str, Any] = {}
@@ -245,6 +254,8 @@ def anthropic_messages_stream(events: Iterable[Any]) -> Usage | None:
         event = _mapping(event, f"events[{i}]")
         kind = event.get("type")
         if kind == "message_start":
+            if start is not None:
+                raise UsageError(f"events[{i}]", "a second message_start; a stream has one")
             message = _mapping(event.get("message"), f"events[{i}].message")
             start = _mapping(message.get("usage"), f"events[{i}].message.usage")
             latest = dict(start)
@@ -253,12 +264,26 @@ def anthropic_messages_stream(events: Iterable[Any]) -> Usage | None:
             if start is None:
                 raise UsageError(f"events[{i}]", "message_delta before message_start")
             delta = _mapping(event["usage"], f"events[{i}].usage")
+            before = _anthropic_usage(latest, f"events[{i}].usage")
             latest.update({k: v for k, v in delta.items() if v is not None})  # cumulative: replace, never add
-            _anthropic_usage(latest, f"events[{i}].usage")
+            after = _anthropic_usage(latest, f"events[{i}].usage")
+            _never_down(before, after, f"events[{i}].usage")
             delta_seen = True
     if start is None or not delta_seen:
         return None
     return _anthropic_usage(latest, "usage")
+
+
+def _never_down(before: Usage, after: Usage, path: str) -> None:
+    for name in ("input_uncached", "cache_read", "cache_write", "output", "web_searches"):
+        was, now = getattr(before, name), getattr(after, name)
+        if now < was:
+            raise UsageError(f"{path}.{_ANTHROPIC_KEYS[name]}", f"cumulative count went down from {was} to {now}")
+
+
+_ANTHROPIC_KEYS = {"input_uncached": "input_tokens", "cache_read": "cache_read_input_tokens",
+                   "cache_write": "cache_creation_input_tokens", "output": "output_tokens",
+                   "web_searches": "server_tool_use.web_search_requests"}
 
 
 # --- Gemini -----------------------------------------------------------------------------------------------------
@@ -286,6 +311,77 @@ def _check_total_gemini(u: Mapping[str, Any], expected: int) -> None:
             raise UsageError("usageMetadata.totalTokenCount", f"is {total}; the parts add up to {expected}")
 
 
+# --- AWS Bedrock Converse ---------------------------------------------------------------------------------------
+
+BEDROCK_TTLS = {"5m": "cache_write_5m", "1h": "cache_write_1h"}
+
+
+def bedrock_converse(body: Any) -> Usage | None:
+    """A Converse response: ``usage`` (TokenUsage). ``inputTokens`` excludes cache reads and writes.
+
+    ``totalTokens`` is checked against the parts: AWS documents it as "the total of input tokens and tokens
+    generated"; responses with prompt caching include the cache reads and writes in it, so either sum is accepted.
+    """
+    u = _usage_of(body, "body", "usage")
+    if u is None:
+        return None
+    uncached = _count(u, "inputTokens", "usage")
+    output = _count(u, "outputTokens", "usage")
+    read = _count(u, "cacheReadInputTokens", "usage", required=False)
+    written = _count(u, "cacheWriteInputTokens", "usage", required=False)
+    by_ttl = {"cache_write_5m": 0, "cache_write_1h": 0}
+    details = u.get("cacheDetails")
+    if details:
+        if not isinstance(details, list):
+            raise UsageError("usage.cacheDetails", f"must be a list; got {type(details).__name__}")
+        for i, detail in enumerate(details):
+            detail = _mapping(detail, f"usage.cacheDetails[{i}]")
+            ttl = detail.get("ttl")
+            if ttl not in BEDROCK_TTLS:
+                raise UsageError(f"usage.cacheDetails[{i}].ttl", f"must be one of {sorted(BEDROCK_TTLS)}; got {ttl!r}")
+            by_ttl[BEDROCK_TTLS[ttl]] += _count(detail, "inputTokens", f"usage.cacheDetails[{i}]")
+        if sum(by_ttl.values()) != written:
+            raise UsageError("usage.cacheDetails", f"TTL parts {by_ttl['cache_write_5m']} + {by_ttl['cache_write_1h']} "
+                                                   f"differ from cacheWriteInputTokens = {written}")
+    else:
+        by_ttl["cache_write_5m"] = written  # no breakdown: the default 5-minute write
+    if u.get("totalTokens") is not None:
+        total = _count(u, "totalTokens", "usage")
+        narrow, wide = uncached + output, uncached + output + read + written
+        if total not in (narrow, wide):
+            raise UsageError("usage.totalTokens", f"is {total}; the parts add up to {wide} (with cache reads and "
+                                                  f"writes) or {narrow} (without)")
+    return Usage(input_uncached=uncached, cache_read=read, output=output, cache_write_5m=by_ttl["cache_write_5m"],
+                 cache_write_1h=by_ttl["cache_write_1h"])
+
+
+# --- DeepSeek ---------------------------------------------------------------------------------------------------
+
+def deepseek_chat(body: Any) -> Usage | None:
+    """A DeepSeek chat completion: OpenAI's shape plus ``prompt_cache_hit_tokens`` / ``prompt_cache_miss_tokens``."""
+    u = _usage_of(body, "body", "usage")
+    if u is None:
+        return None
+    prompt = _count(u, "prompt_tokens", "usage")
+    completion = _count(u, "completion_tokens", "usage")
+    hit = _count(u, "prompt_cache_hit_tokens", "usage", required=False)
+    miss = _count(u, "prompt_cache_miss_tokens", "usage", required=False)
+    if ("prompt_cache_hit_tokens" in u or "prompt_cache_miss_tokens" in u) and hit + miss != prompt:
+        raise UsageError("usage.prompt_cache_hit_tokens", f"hit {hit} + miss {miss} = {hit + miss} differs from "
+                                                          f"prompt_tokens = {prompt}")
+    cached = _count(_object(u, "prompt_tokens_details", "usage"), "cached_tokens", "usage.prompt_tokens_details",
+                    required=False)
+    if "prompt_cache_hit_tokens" in u and u.get("prompt_tokens_details") and cached != hit:
+        raise UsageError("usage.prompt_tokens_details.cached_tokens", f"is {cached}; prompt_cache_hit_tokens is {hit}")
+    hit = hit if "prompt_cache_hit_tokens" in u else cached
+    _at_most(hit, "usage.prompt_cache_hit_tokens", prompt, "usage.prompt_tokens")
+    reasoning = _count(_object(u, "completion_tokens_details", "usage"), "reasoning_tokens",
+                       "usage.completion_tokens_details", required=False)
+    _at_most(reasoning, "usage.completion_tokens_details.reasoning_tokens", completion, "usage.completion_tokens")
+    _check_total(u, "total_tokens", prompt + completion)
+    return Usage(input_uncached=prompt - hit, cache_read=hit, output=completion, reasoning=reasoning)
+
+
 def _sequence(items: Any, path: str) -> list[Any]:
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
         raise UsageError(path, f"must be a list of events; got {type(items).__name__}")
@@ -300,6 +396,8 @@ PARSERS = {
     "anthropic.messages": anthropic_messages,
     "anthropic.messages.stream": anthropic_messages_stream,
     "gemini": gemini,
+    "bedrock.converse": bedrock_converse,
+    "deepseek.chat": deepseek_chat,
 }
 FORMATS = tuple(PARSERS)
 
@@ -309,3 +407,47 @@ def parse(fmt: str, payload: Any) -> Usage | None:
     if fmt not in PARSERS:
         raise ValueError(f"format {fmt!r} is not one of {FORMATS}")
     return PARSERS[fmt](payload)  # type: ignore[operator]
+
+
+def detect_format(payload: Any) -> str:
+    """The format of a raw response body or stream capture, from its shape; UsageError when it has none."""
+    if isinstance(payload, list):
+        first = next((e for e in payload if isinstance(e, Mapping)), {})
+        if first.get("object") == "chat.completion.chunk":
+            return "openai.chat.stream"
+        if str(first.get("type", "")).startswith("response."):
+            return "openai.responses.stream"
+        if first.get("type") == "message_start":
+            return "anthropic.messages.stream"
+        raise UsageError("events[0]", "is not the start of an OpenAI chat, OpenAI Responses or Anthropic stream")
+    body = _mapping(payload, "body")
+    usage: Mapping[str, Any] = body["usage"] if isinstance(body.get("usage"), Mapping) else {}
+    if "usageMetadata" in body or "modelVersion" in body:
+        return "gemini"
+    if body.get("object") == "response":
+        return "openai.responses"
+    if body.get("type") == "message" or ("input_tokens" in usage and "output_tokens" in usage):
+        return "anthropic.messages"
+    if "inputTokens" in usage or "stopReason" in body:
+        return "bedrock.converse"
+    if "prompt_cache_hit_tokens" in usage or "prompt_cache_miss_tokens" in usage:
+        return "deepseek.chat"
+    if body.get("object") in ("chat.completion", "chat.completion.chunk") or "prompt_tokens" in usage:
+        return "openai.chat"
+    raise UsageError("body", "has no shape this parser knows (OpenAI, Anthropic, Gemini, Bedrock Converse, DeepSeek)")
+
+
+def model_of(payload: Any) -> str | None:
+    """The model id a response names (``model``, Gemini ``modelVersion``; a stream's first event), or None."""
+    if isinstance(payload, list):
+        for event in payload:
+            if isinstance(event, Mapping):
+                for holder in (event, event.get("message"), event.get("response")):
+                    if isinstance(holder, Mapping) and isinstance(holder.get("model"), str):
+                        return holder["model"]
+        return None
+    if isinstance(payload, Mapping):
+        for key in ("model", "modelVersion"):
+            if isinstance(payload.get(key), str):
+                return payload[key]
+    return None

@@ -1,145 +1,143 @@
-"""The self-contained HTML comparison report: inline CSS and SVG, no scripts, every string escaped."""
+"""The self-contained HTML report: a Jinja2 template with autoescaping, inline CSS and SVG, no scripts.
+
+Sections, in reading order: the findings (failures, stale and declared non-conformances by library), the
+conformance matrix by area, the benchmarks (charts and pivoted tables per benchmark), the comparison of the
+two newest runs of a device, and the environment. Every string from a run reaches the page escaped; the
+charts are matplotlib's SVG with text drawn as paths.
+"""
 
 from __future__ import annotations
 
 import json
-from html import escape
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
-from reports.frames import benchmarks_frame, conformance_matrix, outcomes_frame
+from reports import charts
+from reports.benchviews import BenchView, format_seconds, views
+from reports.findings import findings, matrix_by_area
+from reports.frames import bench_records, compare_runs, conformance_outcomes, outcomes_frame
 from reports.store import Run
-from reports.svg import line_chart
 
-CSS = """
-body{font-family:system-ui,sans-serif;margin:24px;color:#222}
-table{border-collapse:collapse;margin:8px 0 20px}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}
-th{background:#f3f3f3}td.pass{background:#e5f6e5}td.fail{background:#fbe0e0}td.skip{background:#f4f4f4}
-td.xfail{background:#fff3d6}td.stale{background:#f9d0f0}details{margin:2px 0}summary{cursor:pointer}
-.num{text-align:right;font-variant-numeric:tabular-nums}.charts{display:flex;flex-wrap:wrap;gap:12px}
-"""
-MAX_TABLE_ROWS = 2000
-OUTCOME_CLASS = {"passed": "pass", "failed": "fail", "skipped": "skip", "xfailed": "xfail", "stale": "stale",
-                 "xpassed": "stale", "error": "fail"}
+MAX_CHARTS = 32  # about 0.2 s each; past this the tables still hold every case
+MAX_COMPARISON_ROWS = 300
+DEFAULT_THRESHOLD_PERCENT = 10
+
+_ENV = Environment(loader=PackageLoader("reports", "templates"), autoescape=True, undefined=StrictUndefined,
+                   trim_blocks=True, lstrip_blocks=True)
+_ENV.filters["seconds"] = format_seconds
 
 
-def render(runs: list[Run], load_errors: list[str] = (), title: str = "tokenspec report") -> str:  # type: ignore[assignment]
-    outcomes = outcomes_frame(runs)
-    bench = benchmarks_frame(runs)
-    body = [f"<h1>{escape(title)}</h1>", _errors(list(load_errors)), _environment(runs),
-            _matrix(outcomes), _failures(outcomes), _benchmarks(bench), _charts(bench)]
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
-            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
+@dataclass
+class Comparison:
+    device: str
+    old: str
+    new: str
+    threshold_percent: int
+    table: pd.DataFrame
+    rows: list[dict[str, Any]]
+    by_impl: list[tuple[str, float, int, int]]  # impl, geometric-mean ratio, cases, regressions
 
 
-def _errors(errors: list[str]) -> str:
-    if not errors:
-        return ""
-    items = "".join(f"<li>{escape(e)}</li>" for e in errors)
-    return f"<h2>Runs that could not be loaded</h2><ul>{items}</ul>"
-
-
-def _environment(runs: list[Run]) -> str:
-    rows = []
-    for run in runs:
-        m = run.meta
-        libs = ", ".join(f"{k} {v}" for k, v in sorted((m.get("libraries") or {}).items()))
-        rows.append([run.name, m.get("device", "?"), m.get("driver") or "", m.get("python", ""),
-                     m.get("platform", ""), m.get("triton_interpret", ""), libs])
-    return "<h2>Environment</h2>" + _table(["run", "device", "driver", "python", "platform", "TRITON_INTERPRET",
-                                             "libraries"], rows)
-
-
-def _matrix(outcomes: pd.DataFrame) -> str:
-    if outcomes.empty:
-        return "<h2>Conformance</h2><p>No conformance outcomes in these runs.</p>"
-    latest = outcomes[outcomes.run == outcomes.run.iloc[-1]]
-    counts = conformance_matrix(latest)
-    areas = sorted(latest.area.unique())
-    head = "<tr><th>implementation</th>" + "".join(f"<th>{escape(a)}</th>" for a in areas) + "</tr>"
-    rows = []
-    for impl in sorted(latest.impl.unique()):
-        cells = [f"<th>{escape(impl)}</th>"]
-        for area in areas:
-            if (impl, area) not in counts.index:
-                cells.append("<td></td>")
-                continue
-            row = counts.loc[(impl, area)]
-            present = {k: int(v) for k, v in row.items() if v}
-            worst = next((o for o in ("stale", "failed", "xpassed", "xfailed", "passed", "skipped") if o in present),
-                         "skipped")
-            summary = ", ".join(f"{n} {o}" for o, n in present.items())
-            reasons = latest[(latest.impl == impl) & (latest.area == area) & (latest.reason != "")]
-            reason_list = "".join(f"<li>{escape(o)}: {escape(str(r)[:300])} ({n})</li>" for (o, r), n in
-                                  reasons.groupby(["outcome", "reason"]).size().head(30).items())
-            detail = f"<details><summary>{escape(summary)}</summary><ul>{reason_list}</ul></details>" \
-                if reason_list else escape(summary)
-            cells.append(f'<td class="{OUTCOME_CLASS.get(worst, "skip")}">{detail}</td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"<h2>Conformance (run {escape(outcomes.run.iloc[-1])})</h2><table class=\"matrix\">{head}"
-            f"{''.join(rows)}</table>")
-
-
-def _failures(outcomes: pd.DataFrame) -> str:
-    if outcomes.empty:
-        return ""
-    latest = outcomes[outcomes.run == outcomes.run.iloc[-1]]
-    bad = latest[latest.outcome.isin(["failed", "stale", "xpassed", "error"])]
-    if bad.empty:
-        return "<p>No failures.</p>"
-    rows = [[r.impl, r.test, r.outcome, str(r.reason)[:500]] for r in bad.head(MAX_TABLE_ROWS).itertuples()]
-    return "<h2>Failures</h2>" + _table(["implementation", "test", "outcome", "reason"], rows)
-
-
-def _benchmarks(bench: pd.DataFrame) -> str:
-    if bench.empty:
-        return "<h2>Benchmarks</h2><p>No benchmark records in these runs.</p>"
-    wide = bench.pivot_table(index=["run", "device", "benchmark", "impl", "case"], columns="metric", values="value",
-                             aggfunc="first").reset_index()
-    metrics = [m for m in ("median_s", "tflops", "gbps", "fraction_of_peak", "speedup", "per_second")
-               if m in wide.columns]
-    rows = [[r["benchmark"], r["impl"], _case_text(r["case"]), r["device"]] + [_num(r.get(m)) for m in metrics]
-            for _, r in wide.head(MAX_TABLE_ROWS).iterrows()]
-    note = f"<p>First {MAX_TABLE_ROWS} of {len(wide)} rows.</p>" if len(wide) > MAX_TABLE_ROWS else ""
-    return "<h2>Benchmarks</h2>" + note + _table(["benchmark", "implementation", "case", "device", *metrics], rows)
-
-
-def _charts(bench: pd.DataFrame) -> str:
-    if bench.empty:
-        return ""
-    charts = []
-    with_len = bench[bench.seqlen.notna()]
-    for (benchmark, device), group in with_len.groupby(["benchmark", "device"]):
-        for metric, label in (("tflops", "TFLOP/s"), ("gbps", "GB/s"), ("fraction_of_peak", "fraction of peak"),
-                              ("speedup", "speedup over baseline"), ("per_second", "per second")):
-            part = group[group.metric == metric]
-            if part.empty:
-                continue
-            series: dict[str, list[tuple[float, float]]] = {}
-            for (impl, case), rows in part.groupby(["impl", "case"]):
-                rest = {k: v for k, v in json.loads(case).items() if k not in ("seqlen", "batch", "heads", "dtype")}
-                name = impl + ("" if not rest else " " + ",".join(f"{k}={v}" for k, v in sorted(rest.items())))
-                series.setdefault(name[:60], []).extend(zip(rows.seqlen.astype(float), rows.value.astype(float),
-                                                            strict=True))
-            charts.append(line_chart(series, f"{benchmark} on {device}: {label}", "sequence length", label))
-    if not charts:
-        return ""
-    return "<h2>Plots</h2><div class=\"charts\">" + "".join(charts[:60]) + "</div>"
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _num(value: Any) -> str:
-    return "" if value is None or value != value else f"{value:.4g}"
-
-
-def _case_text(case: str) -> str:
+def case_text(case: str) -> str:
     try:
-        return ", ".join(f"{k}={v}" for k, v in json.loads(case).items())
-    except (ValueError, AttributeError):
-        return case
+        fields = json.loads(case)
+    except (TypeError, ValueError):
+        return str(case)
+    return ", ".join(f"{k}={v}" for k, v in fields.items()) if isinstance(fields, dict) else str(case)
+
+
+def conformance_run(runs: list[Run], outcomes: pd.DataFrame) -> str | None:
+    """The newest run that holds conformance items (a ``--benchmark-only`` run holds none)."""
+    names = [r.name for r in runs]
+    present = set(outcomes.run)
+    return next((n for n in reversed(names) if n in present), None)
+
+
+def comparisons(runs: list[Run], threshold_percent: int = DEFAULT_THRESHOLD_PERCENT) -> list[Comparison]:
+    """For each device: its newest run with benchmarks against the newest earlier run sharing entries with it."""
+    by_device: dict[str, list[Run]] = {}
+    for run in runs:
+        if run.benchmarks.get("benchmarks"):
+            by_device.setdefault(str(run.meta.get("device", "?")), []).append(run)
+    found = []
+    for device, device_runs in sorted(by_device.items()):
+        new = device_runs[-1]
+        names = {b.get("fullname") or b.get("name") for b in new.benchmarks["benchmarks"]}
+        old = next((r for r in reversed(device_runs[:-1])
+                    if names & {b.get("fullname") or b.get("name") for b in r.benchmarks["benchmarks"]}), None)
+        if old is not None:
+            found.append(comparison(old, new, threshold_percent, device))
+    return found
+
+
+def comparison(old: Run, new: Run, threshold_percent: int = DEFAULT_THRESHOLD_PERCENT,
+               device: str | None = None) -> Comparison:
+    table = compare_runs(old, new, threshold_percent)
+    ordered = table.sort_values(["regression", "ratio"], ascending=[False, False])
+    rows = [{"benchmark": r.benchmark, "impl": r.impl, "case": case_text(r.case), "old_s": r.old_s,
+             "new_s": r.new_s, "ratio": r.ratio, "regression": bool(r.regression),
+             "faster": r.ratio < 1 / (1 + threshold_percent / 100)} for r in ordered.head(MAX_COMPARISON_ROWS).itertuples()]
+    by_impl = []
+    if not table.empty:
+        for impl, part in table.groupby("impl"):
+            ratios = [float(v) for v in part.ratio if v > 0]
+            geo = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else float("nan")
+            by_impl.append((str(impl), geo, len(part), int(part.regression.sum())))
+    return Comparison(device or str(new.meta.get("device", "?")), old.name, new.name, threshold_percent, table, rows,
+                      by_impl)
+
+
+def render(runs: list[Run], load_errors: list[str] = (), title: str = "tokenspec report",  # type: ignore[assignment]
+           threshold_percent: int = DEFAULT_THRESHOLD_PERCENT) -> str:
+    outcomes = conformance_outcomes(outcomes_frame(runs), runs)
+    chosen = conformance_run(runs, outcomes)
+    run_outcomes = outcomes[outcomes.run == chosen] if chosen else outcomes.iloc[0:0]
+    catalogue = next((r.meta.get("implementations") or {} for r in runs if r.name == chosen), {})
+    records = bench_records(runs)
+    bench_views = views(records)
+    colors = {str(area): charts.colors_for(list(impls.unique()))  # an implementation's colour, area by area
+              for area, impls in records.groupby("area").impl} if not records.empty else {}
+    svgs, left_out = _chart_markup(bench_views, colors)
+    libraries: dict[str, str] = {}
+    for run in runs:
+        libraries.update(run.meta.get("libraries") or {})
+    return _ENV.get_template("report.html.j2").render(
+        title=title, runs=runs, load_errors=list(load_errors), conformance_run=chosen,
+        findings=findings(run_outcomes, catalogue), versions=libraries, declared_catalogue=bool(catalogue),
+        matrices=matrix_by_area(run_outcomes), views=bench_views, svgs=svgs, charts_left_out=left_out,
+        comparisons=comparisons(runs, threshold_percent), run_summaries=[_summary(r) for r in runs],
+    )
+
+
+def _chart_markup(bench_views: list[BenchView], colors: dict[str, dict[str, str]]
+                  ) -> tuple[dict[int, list[Markup]], int]:
+    """Each view's charts as SVG (the first MAX_CHARTS of the report), keyed by the view's position."""
+    markup: dict[int, list[Markup]] = {}
+    drawn = left_out = 0
+    for n, view in enumerate(bench_views):
+        for chart in view.charts:
+            if drawn >= MAX_CHARTS:
+                left_out += 1
+                continue
+            # Safe: matplotlib draws every string as glyph paths; the title is escaped by inline_svg.
+            markup.setdefault(n, []).append(Markup(charts.render(chart, colors[view.area], f"c{drawn}")))
+            drawn += 1
+    return markup, left_out
+
+
+def _summary(run: Run) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for o in run.outcomes:
+        counts[o["outcome"]] = counts.get(o["outcome"], 0) + 1
+    m = run.meta
+    return {"name": run.name, "device": m.get("device", "?"), "started": m.get("started", ""),
+            "outcomes": counts, "benchmarks": len(run.benchmarks.get("benchmarks", [])),
+            "profile": m.get("hypothesis_profile", ""), "command": " ".join(str(a) for a in (m.get("command") or [])[1:]),
+            "driver": m.get("driver") or "", "python": m.get("python", ""), "platform": m.get("platform", ""),
+            "triton_interpret": m.get("triton_interpret", ""),
+            "libraries": ", ".join(f"{k} {v}" for k, v in sorted((m.get("libraries") or {}).items()))}

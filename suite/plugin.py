@@ -246,12 +246,38 @@ def recorded_outcomes() -> list[dict[str, Any]]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    _cases_summary(terminalreporter)
     if not _stale:
         return
     terminalreporter.section(STALE + "s")
     for (impl, reason), nodes in sorted(_stale.items()):
         terminalreporter.write_line(f"{impl}: {reason}")
         terminalreporter.write_line(f"    passes on {len(nodes)} item(s), e.g. {nodes[0]}")
+
+
+def _cases_summary(terminalreporter: Any) -> None:
+    """Per implementation: the cases checked, and the drawn cases declined or declared, with the commonest reasons."""
+    from collections import Counter
+
+    checked: Counter[str] = Counter()
+    declined: dict[str, Counter[str]] = {}
+    declared: Counter[str] = Counter()
+    for row in _recorded:
+        tally, impl = row.get("tally") or {}, row.get("impl")
+        if not impl or not tally:
+            continue
+        checked[impl] += tally.get("checked", 0)
+        declined.setdefault(impl, Counter()).update(tally.get("unsupported", {}))
+        declared[impl] += sum(tally.get("declared", {}).values())
+    if not checked and not declined:
+        return
+    terminalreporter.section("tokenspec: cases checked per implementation")
+    for impl in sorted(set(checked) | set(declined)):
+        reasons = declined.get(impl, Counter())
+        top = "; ".join(f"{n}× {r[:70]}" for r, n in reasons.most_common(2))
+        line = f"{impl}: {checked[impl]} checked, {sum(reasons.values())} declined"
+        line += f", {declared[impl]} covered by declared failures" if declared[impl] else ""
+        terminalreporter.write_line(line + (f" ({top})" if top else ""))
 
 
 _benchmark_json: dict[str, Any] = {}
@@ -272,10 +298,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
     from hypothesis import settings
 
+    from reports.declared import catalogue
     from reports.environment import environment
     from reports.store import save_run
 
     meta = {**environment(), "command": sys.argv, "started": _started, "saved": datetime.now(UTC).isoformat(),
-            "hypothesis_profile": settings.get_current_profile_name()}
+            "hypothesis_profile": settings.get_current_profile_name(),
+            "implementations": catalogue(registry.all_implementations())}
     path = save_run(meta, _recorded, dict(_benchmark_json), root=Path(store))
     print(f"\ntokenspec: run stored in {path}")

@@ -14,9 +14,11 @@ s = scale·q·k rounded in T moves by about ε_T · a_ij with a_ij = scale·Σ_d
 the dot product of absolute values, not |s|, since cancellation in q·k does not cancel its rounding.
 With r_i = max_j a_ij over the keys row i sees, the bound of row i is ε_T · r_i · max|V|. The max rule
 takes the largest row, the mean rule the mean over rows of the same per-row bound:
-    noise_max  = ε_T · (max|ref|  + max_i r_i · max|V|)
-    noise_mean = ε_T · (mean|ref| + terms + mean_i r_i · max|V|)
-(``terms`` = max|V|: the rounding of the terms an output near 0 by cancellation is summed from). For the
+    noise_max  = ε_out · max|ref|  + ε_T · max_i r_i · max|V|
+    noise_mean = ε_out · mean|ref| + ε_T · (terms + mean_i r_i · max|V|)
+(``terms`` = max|V|: the rounding of the terms an output near 0 by cancellation is summed from; ε_out is the
+rounding of the dtype the output is returned in — a float32 LSE of float16 inputs — and ε_T that of the inputs,
+in which the scores may have been formed). For the
 gradients the propagated magnitudes come from dS = P ⊙ (dP − rowsum(dO ⊙ O)), see ``suite.attention.check``.
 """
 
@@ -54,18 +56,22 @@ class Comparison:
 
 
 def compare(name: str, got: np.ndarray, ref: np.ndarray, baseline: np.ndarray, dtype: str, k: float,
-            propagated: float, terms: float, propagated_mean: float | None = None) -> Comparison:
+            propagated: float, terms: float, propagated_mean: float | None = None,
+            input_dtype: str | None = None) -> Comparison:
     """Apply the policy to one output; ``got`` and ``baseline`` are upcast to float64 by the caller.
 
     ``propagated`` is the largest magnitude that rounding the scores can move this output by, in units of
     ε_T (for the attention output: max_i r_i · max|V|), and ``propagated_mean`` the same bound averaged over
     the rows (default: ``propagated``); ``terms`` is the magnitude of the terms the output is made of (for
     the output: max|V|), whose rounding sets the floor of the mean check where the output is near 0.
+    ``dtype`` is the dtype the output was returned in (its own rounding); ``input_dtype`` (default ``dtype``)
+    the one its scores and terms were formed in: a float32 LSE of float16 inputs rounds as float32 itself, but
+    the scores under it may have been rounded as float16.
     """
     got, ref, baseline = (np.asarray(x, dtype=np.float64) for x in (got, ref, baseline))
     if got.shape != ref.shape:
         return Comparison(name, np.inf, np.inf, 0, 0, 0, 0, (f"shape {got.shape}, expected {ref.shape}",))
-    eps = EPS[dtype]
+    eps, eps_in = EPS[dtype], EPS[input_dtype or dtype]
     problems = []
     if np.isnan(got).any():
         problems.append(f"{int(np.isnan(got).sum())} NaN of {got.size} (first at {_first(np.isnan(got))})")
@@ -80,8 +86,8 @@ def compare(name: str, got: np.ndarray, ref: np.ndarray, baseline: np.ndarray, d
     base_err = np.abs(np.where(finite, baseline, 0.0) - np.where(finite, ref, 0.0))[finite]
     base_err = np.where(np.isfinite(base_err), base_err, 0.0)  # a baseline NaN only loosens nothing
     ref_abs = np.abs(ref[finite])
-    noise_max = eps * ref_abs.max() + eps * propagated
-    noise_mean = eps * ref_abs.mean() + eps * terms + eps * (propagated if propagated_mean is None else propagated_mean)
+    noise_max = eps * ref_abs.max() + eps_in * propagated
+    noise_mean = eps * ref_abs.mean() + eps_in * (terms + (propagated if propagated_mean is None else propagated_mean))
     err_max = float(err.max()) if err.size else 0.0
     err_mean = float(err.mean()) if err.size else 0.0
     bound_max = k * float(base_err.max()) + noise_max

@@ -7,7 +7,6 @@ they are compiled and autotuned per architecture; without one they run under the
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -17,6 +16,7 @@ import torch
 from impls.attention.api import DTYPES, AttentionCase, AttentionImpl, validate
 from impls.base import Requirements
 from impls.registry import register
+from impls.triton_runtime import TritonKernel, interpreting
 from reference.attention import AttentionOptions
 
 MIN_HEAD_DIM, MAX_HEAD_DIM = 16, 256
@@ -34,10 +34,6 @@ class Bugs:
     no_rescale: bool = False  # the accumulator is not rescaled when the running max changes
     unmasked_tail: bool = False  # keys past the end of the last partial K block are not masked out
     drop_diagonal: bool = False  # the causal loop bound stops before the block holding the diagonal
-
-
-def interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "") not in ("", "0")
 
 
 def _kernels() -> Any:
@@ -231,7 +227,7 @@ def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: Att
     return _FlashFunction.apply(q, k, v, opts, prob, None, None)  # type: ignore[no-any-return]
 
 
-class TritonFlashAttention(AttentionImpl):
+class TritonFlashAttention(TritonKernel, AttentionImpl):
     name = "triton-flash"
     requires = Requirements(modules=("torch", "triton"))
     dtypes = DTYPES
@@ -249,15 +245,6 @@ class TritonFlashAttention(AttentionImpl):
                 else "Triton interpreter on the CPU; " + BF16_INTERPRETER_NOTE)
         return ("FlashAttention-2-style Triton kernels (online softmax, fully masked blocks skipped, GQA without "
                 f"repeats, softcap, ALiBi, windows, varlen, LSE; backward from the LSE): {mode}")
-
-    def unavailable(self) -> list[str]:
-        reasons = super().unavailable()
-        if not reasons and not torch.cuda.is_available() and not interpreting():
-            reasons.append("no CUDA device and TRITON_INTERPRET is not set (the kernels need one or the other)")
-        return reasons
-
-    def not_a_timing_target(self) -> str | None:
-        return "the Triton interpreter is not a timing target" if interpreting() else None
 
     def unsupported(self, case: AttentionCase) -> list[str]:
         reasons = []

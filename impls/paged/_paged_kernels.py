@@ -13,6 +13,7 @@ import triton
 import triton.language as tl
 
 BUG_NONE, BUG_TAIL_UNMASKED, BUG_TABLE_STRIDE, BUG_COMBINE_NO_LSE, BUG_GQA_MAP = 0, 1, 2, 3, 4
+BUG_ACC_IN_INPUT_DTYPE, BUG_LSE_LOG2, BUG_SINK_EVERY_SPLIT = 5, 6, 7
 
 
 @triton.jit
@@ -29,7 +30,7 @@ def _tanh(x):
 
 @triton.jit
 def paged_decode_kernel(
-    Q, K, V, TABLE, SEQLENS, SLOPES, OUT, LSE,
+    Q, K, V, TABLE, SEQLENS, SLOPES, SINKS, OUT, LSE,
     sq_b, sq_i, sq_h, sq_d,
     sk_blk, sk_slot, sk_h, sk_d,
     sv_blk, sv_slot, sv_h, sv_d,
@@ -40,7 +41,8 @@ def paged_decode_kernel(
     SQ, HKV, D, BLOCK_SIZE, SPLIT_TOKENS,
     G: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
     CAUSAL: tl.constexpr, HAS_WL: tl.constexpr, HAS_WR: tl.constexpr, HAS_CAP: tl.constexpr,
-    HAS_ALIBI: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr, BUG: tl.constexpr,
+    HAS_ALIBI: tl.constexpr, HAS_SINKS: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+    BUG: tl.constexpr,
 ):
     pid = tl.program_id(0)
     split = tl.program_id(1)
@@ -74,6 +76,11 @@ def paged_decode_kernel(
 
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
+    if HAS_SINKS:  # split 0 starts from the sink: a term e^sink in the denominator, no value
+        sink = tl.load(SINKS + qh, mask=row_ok, other=float("-inf"))
+        first = (split == 0) | (BUG == 7)  # BUG 7 (planted): every split adds the sink
+        m_i = tl.where(first, sink, m_i)
+        l_i = tl.where(first, 1.0, l_i)
     acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
     cols = tl.arange(0, BLOCK_N)
     for start in range(lo, hi, BLOCK_N):
@@ -122,6 +129,8 @@ def paged_decode_kernel(
             acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision="ieee")
         else:
             acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+        if BUG == 5:  # planted: the running output kept in the input dtype between tiles
+            acc = acc.to(Q.dtype.element_ty).to(tl.float32)
         m_i = m_new
 
     has = l_i > 0.0
@@ -160,8 +169,10 @@ def combine_kernel(
     total = tl.sum(w, 0)
     out = tl.sum(parts * w[:, None], 0) / tl.where(total > 0, total, 1.0)
     tl.store(OUT + b * so_b + i * so_i + h * so_h + dims * so_d, out.to(OUT.dtype.element_ty), mask=dims < D)
-    tl.store(LSE + b * sl_b + i * sl_i + h * sl_h, tl.where(total > 0, m + tl.log(tl.where(total > 0, total, 1.0)),
-                                                            float("-inf")))
+    lse_out = tl.where(total > 0, m + tl.log(tl.where(total > 0, total, 1.0)), float("-inf"))
+    if BUG == 6:
+        lse_out = lse_out * 1.4426950408889634  # planted: the LSE returned in log2 units (the output is right)
+    tl.store(LSE + b * sl_b + i * sl_i + h * sl_h, lse_out)
 
 
 def next_pow2(n: int) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from impls.base import Requirements
-from impls.paged.api import PagedAttentionImpl, PagedCase, validate_paged, write_into
+from impls.paged.api import PagedAttentionImpl, PagedCase, write_into
 from impls.registry import register
 from reference.attention import AttentionOptions
 
@@ -32,29 +32,34 @@ def _window(opts: AttentionOptions, unbounded: Any) -> tuple[Any, Any]:
 
 
 class FlashPaged(PagedAttentionImpl):
+    dtypes = ("float16", "bfloat16")
+
     def __init__(self, name: str, module: str, block_multiple: int, description: str,
                  min_capability: tuple[int, int] = (8, 0)) -> None:
         self.name, self.module, self.description = name, module, description
         self.block_multiple = block_multiple
         self.block_sizes = tuple(b for b in (16, 32, 64, 128, 256, 512) if b % block_multiple == 0)
         self.requires = Requirements(modules=(module,), device="cuda", min_compute_capability=min_capability)
+        lacks = {"fp8": "these entry points take the cache in the query dtype (no descale arguments here)",
+                 "sinks": "this adapter passes no attention sinks"}
+        if module == "flash_attn.cute":
+            lacks["alibi"] = "flash_attn.cute has no alibi_slopes"
+        self.lacks = lacks
 
-    def unsupported_extra(self, case: PagedCase) -> list[str]:
+    def limits(self, case: PagedCase) -> list[str]:
         reasons = []
-        if case.dtype not in ("float16", "bfloat16") or case.kv_dtype != case.dtype:
-            reasons.append(f"flash-attn takes fp16/bf16 with the cache in the query dtype; got {case.dtype}, "
-                           f"{case.kv_dtype}")
+        if case.cache_dtype != case.dtype:
+            reasons.append(f"flash-attn takes the cache in the query dtype; got {case.cache_dtype} for {case.dtype}")
         if case.head_dim % 8 or case.head_dim > 256:
             reasons.append(f"flash-attn needs head_dim a multiple of 8 and <= 256; got {case.head_dim}")
-        if case.options.alibi_slopes is not None and self.module == "flash_attn.cute":
-            reasons.append("flash_attn.cute has no alibi_slopes")
         return reasons
 
     def forward(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
                 seqlens: torch.Tensor, opts: AttentionOptions, out: torch.Tensor | None = None,
                 k_scale: float = 1.0, v_scale: float = 1.0,
-                max_seqlen: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        longest = validate_paged(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen)
+                max_seqlen: int | None = None, *, need_lse: bool = False,
+                sinks: tuple[float, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        longest = self.admit(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, need_lse, sinks)
         if k_cache.shape[1] % self.block_multiple:
             raise ValueError(f"{self.name} needs the block size to be a multiple of {self.block_multiple}; "
                              f"got {k_cache.shape[1]}")

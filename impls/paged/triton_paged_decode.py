@@ -7,35 +7,31 @@ On a GPU the kernels are compiled; without one they run under the Triton interpr
 from __future__ import annotations
 
 import math
-import os
 from typing import TYPE_CHECKING
 
 from impls.base import Requirements
-from impls.paged.api import PagedAttentionImpl, PagedCase, validate_paged, write_into
+from impls.paged.api import FP8_DTYPES, PagedAttentionImpl, PagedCase, write_into
 from impls.registry import register
+from impls.triton_runtime import TritonKernel, interpreting
 from reference.attention import AttentionOptions
 
 if TYPE_CHECKING:
     import torch
 
-BF16_INTERPRETER_NOTE = ("bf16 under the Triton interpreter: tl.dot on bf16 operands is wrong there (see "
-                         "test_paged_interpreter_bf16_dot_is_still_broken), so in interpreter mode only the kernel "
-                         "upcasts bf16 tiles to fp32 before its dots; compiled kernels use bf16 MMA with fp32 "
-                         "accumulation")
+BF16_INTERPRETER_NOTE = ("bf16 under the Triton interpreter: bf16 arithmetic (tl.dot, products, sums) is wrong "
+                         "there (see test_paged_interpreter_bf16_dot_is_still_broken and "
+                         "test_interpreter_bf16_arithmetic_is_still_broken), so in interpreter mode only the kernel "
+                         "upcasts bf16 tiles to fp32 right after loading them; compiled kernels use bf16 MMA with "
+                         "fp32 accumulation")
 MAX_SEQLEN_Q = 16
-DTYPES = ("float16", "bfloat16", "float32")
-KV_DTYPES = (*DTYPES, "float8_e4m3fn", "float8_e5m2")
 
 
-def interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "") not in ("", "0")
-
-
-class TritonPagedDecode(PagedAttentionImpl):
+class TritonPagedDecode(TritonKernel, PagedAttentionImpl):
     name = "paged-triton"
     description = ("Triton paged decode: one program per (sequence, kv head, split) serving the whole GQA group, "
                    "per-token gather through the block table, split-KV with an LSE combine. " + BF16_INTERPRETER_NOTE)
     requires = Requirements(modules=("torch", "triton"))
+    example_budget = 6  # about 0.3 s a call under the interpreter
 
     def __init__(self, num_splits: int | None = None, bug: int = 0, name: str | None = None,
                  block_n: int | None = None):
@@ -45,26 +41,13 @@ class TritonPagedDecode(PagedAttentionImpl):
         if name:
             self.name = name
 
-    def unavailable(self) -> list[str]:
-        reasons = super().unavailable()
-        if not reasons:
-            import torch
-
-            if not torch.cuda.is_available() and not interpreting():
-                reasons.append("no CUDA device and TRITON_INTERPRET is not set (the interpreter runs it on CPU)")
-        return reasons
-
-    def not_a_timing_target(self) -> str | None:
-        return "runs under the Triton interpreter here" if interpreting() else None
-
-    def unsupported_extra(self, case: PagedCase) -> list[str]:
+    def limits(self, case: PagedCase) -> list[str]:
         reasons = []
         if not 1 <= case.seqlen_q <= MAX_SEQLEN_Q:
             reasons.append(f"query length {case.seqlen_q} is outside 1..{MAX_SEQLEN_Q}")
-        if case.dtype not in DTYPES:
-            reasons.append(f"dtype {case.dtype} is not one of {DTYPES}")
-        if case.kv_dtype not in KV_DTYPES or (case.kv_dtype != case.dtype and not case.kv_dtype.startswith("float8")):
-            reasons.append(f"kv dtype {case.kv_dtype} must equal the query dtype or be fp8 (e4m3fn/e5m2)")
+        if case.cache_dtype != case.dtype and case.cache_dtype not in FP8_DTYPES:
+            reasons.append(f"the cache dtype {case.cache_dtype} must equal the query dtype or be fp8 "
+                           f"({', '.join(FP8_DTYPES)})")
         if case.device == "cpu" and not interpreting():
             reasons.append("CPU tensors need the Triton interpreter (TRITON_INTERPRET=1)")
         return reasons
@@ -84,16 +67,15 @@ class TritonPagedDecode(PagedAttentionImpl):
     def forward(self, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
                 seqlens: torch.Tensor, opts: AttentionOptions, out: torch.Tensor | None = None,
                 k_scale: float = 1.0, v_scale: float = 1.0,
-                max_seqlen: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                max_seqlen: int | None = None, *, need_lse: bool = False,
+                sinks: tuple[float, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         import torch
 
         from impls.paged import _paged_kernels as kern
 
-        longest = validate_paged(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen)
+        longest = self.admit(q, k_cache, v_cache, block_table, seqlens, opts, max_seqlen, need_lse, sinks)
         bsz, sq, hq, dim = q.shape
         _, block_size, hkv, _ = k_cache.shape
-        if not 1 <= sq <= MAX_SEQLEN_Q:
-            raise ValueError(f"query length must be 1..{MAX_SEQLEN_Q}; got {sq}")
         group = hq // hkv
         max_seqlen = longest
         block_n = self.block_n or (16 if interpreting() else 64)
@@ -115,12 +97,13 @@ class TritonPagedDecode(PagedAttentionImpl):
             l_strides = (*lse.stride(), 0)
         slopes = (torch.tensor(opts.alibi_slopes, device=q.device, dtype=torch.float32)
                   if opts.alibi_slopes is not None else lse)
+        sink_logits = torch.tensor(sinks, device=q.device, dtype=torch.float32) if sinks is not None else lse
         upcast = interpreting() and (q.dtype == torch.bfloat16 or k_cache.dtype.itemsize == 1)
         block_m = max(16, kern.next_pow2(group * sq))
         block_d = max(16, kern.next_pow2(dim))
         extra = {} if interpreting() else {"num_warps": 4 if block_m <= 64 else 8, "num_stages": 2}
         kern.paged_decode_kernel[(bsz * hkv, splits)](
-            q, k_cache, v_cache, block_table, seqlens, slopes, o_part, l_part,
+            q, k_cache, v_cache, block_table, seqlens, slopes, sink_logits, o_part, l_part,
             *q.stride(), *k_cache.stride(), *v_cache.stride(), *block_table.stride(),
             *o_strides, *l_strides,
             opts.resolved_scale(dim) * k_scale, v_scale, opts.softcap or 1.0,
@@ -128,7 +111,8 @@ class TritonPagedDecode(PagedAttentionImpl):
             sq, hkv, dim, block_size, split_tokens,
             G=group, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d,
             CAUSAL=opts.causal, HAS_WL=opts.window_left is not None, HAS_WR=opts.window_right is not None,
-            HAS_CAP=opts.softcap is not None, HAS_ALIBI=opts.alibi_slopes is not None, UPCAST=upcast,
+            HAS_CAP=opts.softcap is not None, HAS_ALIBI=opts.alibi_slopes is not None, HAS_SINKS=sinks is not None,
+            UPCAST=upcast,
             IEEE=upcast or q.dtype == torch.float32,
             BUG=self.bug, **extra)
         if splits > 1:

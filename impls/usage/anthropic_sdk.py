@@ -1,37 +1,48 @@
-"""The anthropic SDK's ``Usage`` type: payload → ``anthropic.types.Usage`` → canonical record."""
+"""The anthropic SDK: payload → ``anthropic.types.Usage`` → canonical record; streams through the SDK's own
+accumulator (``anthropic.lib.streaming._messages.accumulate_event``, what ``MessageStream`` runs)."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from impls.base import ExpectedFailure, Requirements
 from impls.registry import register
 from impls.usage._sdk import body_usage, count, validated
-from impls.usage.api import UsageImpl
+from impls.usage.api import MalformedCase, UsageImpl, validate
 from reference.usage import Usage, UsageError
 
-COERCION = ExpectedFailure(
-    test="test_usage_fuzz_only_documented_error",
-    when=lambda case: case.fmt in ("anthropic.messages", "anthropic.messages.stream"),
-    reason="its pydantic models validate in lax mode: True, False, 3.0 and the string '12' are accepted as integer "
-           "token counts",
-    link="https://docs.pydantic.dev/latest/concepts/conversion_table/")
+LAX = ("its pydantic models validate in lax mode: 3.0, the string '12', True and False are accepted as integer "
+       "token counts")
+FLOAT_COUNT = MalformedCase("anthropic.messages", {
+    "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [],
+    "stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 3.0, "output_tokens": 6}},
+    "usage.input_tokens", "float_input")
+ACCUMULATE = "https://github.com/anthropics/anthropic-sdk-python/blob/main/src/anthropic/lib/streaming/_messages.py"
 
 
 class AnthropicSdkUsage(UsageImpl):
     name = "anthropic-sdk-usage"
-    description = "anthropic.types.Usage"
+    description = "anthropic.types.Usage; streams through the SDK's accumulate_event"
     requires = Requirements(modules=("anthropic",))
     formats = ("anthropic.messages", "anthropic.messages.stream")
-    expected_failures = (COERCION,)
+    call_cost_s = 1.3e-4  # the stream path; a body is 1e-5 (measured under load)
+    expected_failures = (
+        ExpectedFailure(test="fuzz.anthropic.*", reason=LAX,
+                        link="https://docs.pydantic.dev/latest/concepts/conversion_table/", example=FLOAT_COUNT),
+        ExpectedFailure(test="malformed.anthropic.messages.stream.count_goes_down",
+                        reason="accumulate_event overwrites the snapshot's output_tokens with each message_delta's "
+                               "cumulative count without checking it: 1, 40, then 30 ends at 30 output tokens, no error",
+                        link=ACCUMULATE + "#L542"),
+    )
 
     def parse(self, fmt: str, payload: Any) -> Usage | None:
         from anthropic.types import Usage as SdkUsage
 
+        validate(fmt, payload)
         if fmt == "anthropic.messages.stream":
-            raw = self._stream_usage(payload)
-        else:
-            raw = body_usage(payload, "usage", "body")
+            return self._stream(payload)
+        raw = body_usage(payload, "usage", "body")
         if raw is None:
             return None
         return self._record(validated(lambda: SdkUsage.model_validate(raw), "usage"))
@@ -48,44 +59,47 @@ class AnthropicSdkUsage(UsageImpl):
         searches = u.server_tool_use.web_search_requests if u.server_tool_use else 0
         for name, value in (u.server_tool_use.model_dump() if u.server_tool_use else {}).items():
             count(value, f"usage.server_tool_use.{name}")  # every per-request count must be a count
+        output = count(u.output_tokens, "usage.output_tokens")
+        thinking = count(u.output_tokens_details.thinking_tokens if u.output_tokens_details else 0,
+                         "usage.output_tokens_details.thinking_tokens")
+        if thinking > output:
+            raise UsageError("usage.output_tokens_details.thinking_tokens",
+                             f"{thinking} exceeds its parent output_tokens = {output}")
         return Usage(input_uncached=count(u.input_tokens, "usage.input_tokens"),
                      cache_read=count(u.cache_read_input_tokens, "usage.cache_read_input_tokens"),
-                     cache_write_5m=w5, cache_write_1h=w1h, output=count(u.output_tokens, "usage.output_tokens"),
+                     cache_write_5m=w5, cache_write_1h=w1h, output=output, reasoning=thinking,
                      web_searches=count(searches, "usage.server_tool_use.web_search_requests"),
                      service_tier=u.service_tier)
 
     @staticmethod
-    def _stream_usage(events: Any) -> dict[str, Any] | None:
-        """message_start's usage, then each message_delta's cumulative counts replacing it (last wins)."""
-        from anthropic.types import MessageDeltaUsage
-        from anthropic.types import Usage as SdkUsage
+    def _stream(events: list[Any]) -> Usage | None:
+        """The SDK's snapshot after every event; usage is known once a message_delta has arrived."""
+        from anthropic.lib.streaming._messages import accumulate_event
 
-        if not isinstance(events, list):
-            raise UsageError("events", f"must be a list; got {type(events).__name__}")
-        latest: dict[str, Any] | None = None
+        adapter = _event_adapter()
+        snapshot = None
         delta_seen = False
-        for i, event in enumerate(events):
-            if not isinstance(event, dict):
-                raise UsageError(f"events[{i}]", f"must be an object; got {type(event).__name__}")
-            if event.get("type") == "message_start":
-                message = event.get("message")
-                if not isinstance(message, dict):
-                    raise UsageError(f"events[{i}].message", "must be an object")
-                start = validated(lambda m=message: SdkUsage.model_validate(m.get("usage")),  # type: ignore[misc]
-                                  f"events[{i}].message.usage")
-                AnthropicSdkUsage._record(start)  # every state of the stream is validated as it arrives
-                latest = start.model_dump(exclude_none=True)
-            elif event.get("type") == "message_delta" and event.get("usage") is not None:
-                if latest is None:
-                    raise UsageError(f"events[{i}]", "message_delta before message_start")
-                delta = validated(lambda e=event: MessageDeltaUsage.model_validate(e["usage"]),  # type: ignore[misc]
-                                  f"events[{i}].usage")
-                latest.update(delta.model_dump(exclude_none=True))  # cumulative: replace, never add
-                state = latest
-                AnthropicSdkUsage._record(validated(lambda s=state: SdkUsage.model_validate(s),  # type: ignore[misc]
-                                                    f"events[{i}].usage"))
-                delta_seen = True
-        return latest if delta_seen else None
+        for i, raw in enumerate(events):
+            if not isinstance(raw, dict):
+                raise UsageError(f"events[{i}]", f"must be an object; got {type(raw).__name__}")
+            if raw.get("type") not in ("message_start", "message_delta"):
+                continue  # content events carry no usage (and their text is not what is checked here)
+            event = validated(lambda r=raw: adapter.validate_python(r), f"events[{i}]")  # type: ignore[misc]
+            try:
+                snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs={})
+            except (RuntimeError, TypeError, ValueError) as err:
+                raise UsageError(f"events[{i}]", f"anthropic SDK: {err}") from None
+            AnthropicSdkUsage._record(snapshot.usage)  # every state of the stream is validated as it arrives
+            delta_seen = delta_seen or raw["type"] == "message_delta"
+        return AnthropicSdkUsage._record(snapshot.usage) if snapshot is not None and delta_seen else None
+
+
+@cache
+def _event_adapter() -> Any:
+    from anthropic.types import RawMessageStreamEvent
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(RawMessageStreamEvent)
 
 
 register(AnthropicSdkUsage())

@@ -127,22 +127,31 @@ def _with_slopes(opts: AttentionOptions, heads_q: int) -> AttentionOptions:
     return AttentionOptions(**{**opts.__dict__, "alibi_slopes": alibi_slopes(heads_q)})
 
 
+NEEDS = {"causal_top_left": ("causal",), "causal_bottom_right": ("causal",), "window": ("window",),
+         "alibi": ("alibi",), "softcap": ("softcap",), "gqa": ("gqa",)}  # what every case of a feature has
+
+
 def _properties() -> list[Property]:
     props = []
     for dtype in DTYPES:
         props += [Property("forward", cases(dtype, feature), check, variant=f"{dtype}.{feature}",
-                           pinned=_pinned(feature, dtype)) for feature in OPTION_FEATURES]
+                           pinned=_pinned(feature, dtype), needs=NEEDS.get(feature, ()), dtype=dtype)
+                  for feature in OPTION_FEATURES]
         lse_options = st.sampled_from(["plain", "causal_bottom_right", "window", "softcap"])
-        props.append(Property("lse", lse_options.flatmap(partial(_lse_cases, dtype)), check, variant=dtype))
-        props += [Property("backward", cases(dtype, feature, grad=True), check, variant=f"{dtype}.{feature}")
+        props.append(Property("lse", lse_options.flatmap(partial(_lse_cases, dtype)), check, variant=dtype,
+                              needs=("lse",), dtype=dtype))
+        props += [Property("backward", cases(dtype, feature, grad=True), check, variant=f"{dtype}.{feature}",
+                           needs=("grad", *NEEDS.get(feature, ())), dtype=dtype)
                   for feature in ("plain", "causal_bottom_right", "window", "softcap", "alibi", "gqa")]
         props.append(Property("varlen", packed_cases(dtype), check, variant=dtype, pinned=(
-            AttentionCase(3, 1, 1, 17, 97, 64, dtype, DEVICE, BOTTOM_RIGHT, seqlens=((1, 1), (17, 5), (3, 97))),)))
+            AttentionCase(3, 1, 1, 17, 97, 64, dtype, DEVICE, BOTTOM_RIGHT, seqlens=((1, 1), (17, 5), (3, 97))),),
+            needs=("varlen",), dtype=dtype))
         masked = st.sampled_from(["causal_top_left", "window", "combined", "gqa"]).flatmap(
             partial(_poisoned_cases, dtype)).filter(_hides_a_key)
         props.append(Property("nan_in_masked_keys", masked, check, variant=dtype, pinned=(
-            AttentionCase(1, 2, 2, 20, 33, 64, dtype, DEVICE, TOP_LEFT, poison_masked_keys=True),)))
-        props.append(Property("gqa_alibi_lse", gqa_alibi_lse_cases(dtype), check, variant=dtype))
+            AttentionCase(1, 2, 2, 20, 33, 64, dtype, DEVICE, TOP_LEFT, poison_masked_keys=True),), dtype=dtype))
+        props.append(Property("gqa_alibi_lse", gqa_alibi_lse_cases(dtype), check, variant=dtype,
+                              needs=("gqa", "alibi", "lse"), dtype=dtype))
     return props
 
 

@@ -104,15 +104,16 @@ def check_dense(impl: AttentionImpl, case: AttentionCase, seed: int) -> Verdict:
         if lse is None:
             checks.append(missing("lse", "no lse returned although the call asked for it"))
         else:
-            checks.append(compare("lse", as64(lse), want_lse, as64(base["lse"]), lse_dtype(lse, case), K_OUTPUT,
-                                  smax, smax, smean))
+            checks.append(compare("lse", as64(lse), want_lse, as64(base["lse"]), lse_dtype(lse, case.dtype), K_OUTPUT,
+                                  smax, smax, smean, input_dtype=case.dtype))
     return verdict(case, checks)
 
 
-def lse_dtype(lse: torch.Tensor, case: AttentionCase) -> str:
-    """The precision an LSE was returned in: a float32 LSE of half inputs is held to float32 rounding."""
+def lse_dtype(lse: torch.Tensor, inputs_dtype: str) -> str:
+    """The precision an LSE was returned in: a float32 LSE of half inputs rounds as float32 itself (its scores
+    are held to the inputs' rounding: ``input_dtype`` of the comparison)."""
     name = dtype_name(lse)
-    return name if name != "float64" else case.dtype
+    return name if name != "float64" else inputs_dtype
 
 
 def gradient_magnitudes(q: np.ndarray, k: np.ndarray, v: np.ndarray, d_out: np.ndarray, opts: ref.AttentionOptions,
@@ -186,7 +187,7 @@ def check_varlen(impl: AttentionImpl, case: AttentionCase, seed: int) -> Verdict
         checks.append(missing("out", "the result was not written into the out buffer given"))
     if case.needs_lse:
         checks.append(missing("lse", "no lse returned although the call asked for it") if lse is None else
-                      compare("lse", as64(lse), want_lse, base_lse.numpy(), lse_dtype(lse, case), K_OUTPUT, smax,
-                              smax, smean))
+                      compare("lse", as64(lse), want_lse, base_lse.numpy(), lse_dtype(lse, case.dtype), K_OUTPUT, smax,
+                              smax, smean, input_dtype=case.dtype))
     return verdict(case, checks)
 

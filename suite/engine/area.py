@@ -34,10 +34,25 @@ class Property:
     check: CheckFn
     variant: str = ""  # tells apart the items of one name (dtype, feature)
     pinned: tuple[Any, ...] = ()  # cases always run first (the known traps of this property)
+    # Optional: what every drawn case has in common. An implementation that lacks one of these features, or does
+    # not compute in this dtype, declines every case, so the property is skipped with that reason at once instead
+    # of rejecting draws until hypothesis gives up (about 460 of them).
+    needs: tuple[str, ...] = ()
+    dtype: str | None = None
+    # Optional: reasons a given implementation declines every case that no feature names (e.g. a format it does
+    # not parse); added to those of ``needs`` and ``dtype``. Default: none.
+    applies: Callable[[Any], list[str]] = lambda impl: []
 
     @property
     def id(self) -> str:
         return f"{self.name}.{self.variant}" if self.variant else self.name
+
+    def declined_by(self, impl: Implementation) -> list[str]:
+        """Reasons ``impl`` declines every case of this property (``needs``, ``dtype``, ``applies``); empty if none."""
+        reasons = []
+        if self.dtype is not None and impl.dtypes is not None and self.dtype not in impl.dtypes:
+            reasons.append(f"{impl.name} computes in {', '.join(impl.dtypes)}, not {self.dtype}")
+        return reasons + [impl.lacks[f] for f in self.needs if f in impl.lacks] + self.applies(impl)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from reference import kv_cache as ref
 from reference.model_config import preset
 
 LLAMA = preset("llama-3-8b")
-PER_TOKEN = ref.bytes_per_token(LLAMA, "fp16")
+PER_TOKEN = ref.bytes_per_token(LLAMA, "float16")
 
 
 @given(lengths=st.lists(st.integers(1, 500), min_size=1, max_size=8), block=st.sampled_from([1, 7, 16, 256]))

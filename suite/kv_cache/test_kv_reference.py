@@ -52,7 +52,7 @@ WEIGHTS_GB = {7e9: (28, 14, 7, 3.5), 70e9: (280, 140, 70, 35), 671e9: (2684, 134
 
 @pytest.mark.parametrize("params", list(WEIGHTS_GB))
 def test_weight_figures(params: float) -> None:
-    got = [ref.in_gb(ref.weight_bytes(int(params), d)) for d in ("fp32", "fp16", "int8", "int4")]
+    got = [ref.in_gb(ref.weight_bytes(int(params), d)) for d in ("float32", "float16", "int8", "int4")]
     want = WEIGHTS_GB[params]
     assert [round(g, 1) if w == 3.5 else round(g) for g, w in zip(got, want, strict=True)] == list(want)
 
@@ -64,7 +64,7 @@ def test_parameter_split_of_a_4096_wide_32_layer_model() -> None:
 
 def test_one_hundred_requests_on_an_80_gb_gpu() -> None:
     model = preset("llama-3-8b")
-    budget = ref.Budget(80 * ref.GB, weights=ref.weight_bytes(8_030_000_000, "fp16"))
+    budget = ref.Budget(80 * ref.GB, weights=ref.weight_bytes(8_030_000_000, "float16"))
     assert round(ref.in_gb(budget.weights)) == 16
     assert ref.max_concurrent_sequences(model, budget, 32 * 1024) < 100  # 400 GiB: impossible
     assert ref.max_concurrent_sequences(model, budget, 4 * 1024) >= 100  # 50 GiB beside the weights
@@ -86,7 +86,7 @@ def test_paged_is_at_least_exact_and_wastes_less_than_a_block(name: str, tokens:
     assert paged >= exact
     sliding_layers = model.count("sliding")
     slack_blocks = model.num_layers + sliding_layers  # at most one partial block per layer (two when sliding)
-    assert paged - exact < slack_blocks * block * max(ref.layer_bytes_per_token(model, k, ref.kv_format("fp16"))
+    assert paged - exact < slack_blocks * block * max(ref.layer_bytes_per_token(model, k, ref.kv_format("float16"))
                                                       for k in set(model.layer_kinds)) + 1
     assert 0 <= ref.paged_waste_slots(tokens, block) < block
 
@@ -145,7 +145,7 @@ def test_cli_prints_the_table_and_json(capsys: pytest.CaptureFixture[str]) -> No
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["kv_bytes"] == 16 * 2**30 and rows[0]["kv_GiB"] == 16.0 and rows[0]["kv_GB"] == 17.18
     assert kv_cli(["llama-3-8b", "--context", "4096", "32768", "--batch", "100", "--gpu-gb", "80", "--params",
-                   "8.03e9", "--weights-dtype", "fp16", "--utilization", "1"]) == 0
+                   "8.03e9", "--weights-dtype", "float16", "--utilization", "1"]) == 0
     table = capsys.readouterr().out
     assert "True" in table and "False" in table and "GiB = 2^30 bytes" in table
     assert kv_cli(["no-such-model"]) == 2

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from impls.paged.allocator import AllocatorError, BlockAllocator, BlockTableTooShort, OutOfBlocks
-from reference.attention import AttentionOptions
-from suite.paged.paged_check import PagedSpec, build_inputs, gather_matches_truth
+from impls.paged.api import PagedCase
+from suite.paged.inputs import HarnessError, build_inputs, compact_pool
 
 
 def test_allocate_accounting_by_hand() -> None:
@@ -125,6 +125,7 @@ class CopyNotReported(BlockAllocator):
 
 @pytest.mark.parametrize("broken", [NoCopyOnWrite, CopyNotReported])
 def test_planted_stale_block_after_copy_on_write_is_caught(broken: type[BlockAllocator]) -> None:
-    spec = PagedSpec((9, 12, 7), 4, 2, 1, 16, 4, "float32", AttentionOptions(), shared_prefix=6, seed=11)
-    assert gather_matches_truth(build_inputs(spec)) == []
-    assert gather_matches_truth(build_inputs(spec, allocator_cls=broken)) != []
+    case = PagedCase((9, 12, 7), 4, 2, 1, 16, 4, "float32", "cpu", shared_prefix=6)
+    compact_pool(build_inputs(case, seed=11))  # the real allocator: the gather matches what was written
+    with pytest.raises(HarnessError, match="differ from what was written"):
+        compact_pool(build_inputs(case, seed=11, allocator_cls=broken))

@@ -62,3 +62,20 @@ def test_errors_name_the_constraint() -> None:
                         AttentionOptions(causal=True, alignment="top_left"))
     with pytest.raises(ValueError, match=r"entries \[9\] must lie in \[0, 8\)"):
         paged_attention(q, pool, pool, np.array([[9], [0]]), np.array([1, 1]), AttentionOptions())
+
+
+def test_a_sink_is_a_key_with_no_value() -> None:
+    # as in test_two_tokens_in_two_blocks_by_hand: scores 0 and ln 3 on values 2 and 10; a sink of logit ln 4
+    # adds e^{ln 4} = 4 to the denominator: weights 1/8 and 3/8, out = 2/8 + 30/8 = 4, lse = ln(1 + 3 + 4) = ln 8
+    q = np.array([[[[1.0]]]])
+    k_pool = np.array([[[[math.log(3.0)]]], [[[0.0]]]])
+    v_pool = np.array([[[[10.0]]], [[[2.0]]]])
+    out, lse = paged_attention(q, k_pool, v_pool, np.array([[1, 0]]), np.array([2]), AttentionOptions(scale=1.0),
+                               sinks=(math.log(4.0),))
+    assert out[0, 0, 0, 0] == pytest.approx(4.0)
+    assert lse[0, 0, 0] == pytest.approx(math.log(8.0))
+    empty, empty_lse = paged_attention(q, k_pool, v_pool, np.array([[-1]]), np.array([0]), AttentionOptions(),
+                                       sinks=(1.5,))
+    assert empty[0, 0, 0, 0] == 0 and empty_lse[0, 0, 0] == 1.5
+    with pytest.raises(ValueError, match=r"sinks must be 1 finite logits, one per query head; got \[1.0, 2.0\]"):
+        paged_attention(q, k_pool, v_pool, np.array([[1, 0]]), np.array([2]), AttentionOptions(), sinks=(1.0, 2.0))

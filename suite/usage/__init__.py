@@ -1,0 +1,1 @@
+"""The usage area's suite: its declaration (area.py), checks, corpus, fuzzing and planted bugs."""
