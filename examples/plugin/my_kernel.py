@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from impls.attention.api import AttentionCase, AttentionImpl, validate, write_into
+from impls.attention.api import AttentionImpl, write_into
 from impls.base import Requirements
 from reference.attention import AttentionOptions
 
@@ -27,8 +27,7 @@ class ChunkedAttention(AttentionImpl):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
                 out: torch.Tensor | None = None, *, need_lse: bool = False,
                 need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        validate(q, k, v, opts)
-        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
+        self.admit(q, k, v, opts, need_lse=need_lse, need_grad=need_grad)
         group = q.shape[1] // k.shape[1]
         qf = q.float() * opts.resolved_scale(q.shape[-1])
         kf, vf = k.float().repeat_interleave(group, 1), v.float().repeat_interleave(group, 1)

@@ -120,6 +120,12 @@ class AttentionImpl(Implementation):
         if reasons:
             raise NotImplementedError(f"{self.name}: " + "; ".join(reasons))
 
+    def admit(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions, *,
+              need_lse: bool = False, need_grad: bool = False) -> None:
+        """``validate`` the call, then ``refuse`` it if this implementation declines it."""
+        validate(q, k, v, opts)
+        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
+
 
 def has_empty_rows(case: AttentionCase) -> bool:
     """Whether some query row of ``case`` sees no key at all (output 0, LSE −inf by the spec)."""

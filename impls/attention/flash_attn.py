@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from impls.attention.api import AttentionCase, AttentionImpl, validate, write_into
+from impls.attention.api import AttentionCase, AttentionImpl, write_into
 from impls.base import Requirements
 from impls.registry import register
 from reference.attention import AttentionOptions
@@ -78,8 +78,7 @@ class FlashAttn(AttentionImpl):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
                 out: torch.Tensor | None = None, *, need_lse: bool = False,
                 need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        validate(q, k, v, opts)
-        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
+        self.admit(q, k, v, opts, need_lse=need_lse, need_grad=need_grad)
         kwargs = self._options(opts, q.shape[-1])
         if "alibi_slopes" in kwargs:
             kwargs["alibi_slopes"] = kwargs["alibi_slopes"].to(q.device)

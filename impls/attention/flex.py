@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from impls.attention._masks import modified_score, window_keep
-from impls.attention.api import AttentionCase, AttentionImpl, validate, varlen_by_sequence, write_into
+from impls.attention.api import AttentionCase, AttentionImpl, varlen_by_sequence, write_into
 from impls.base import Requirements
 from impls.registry import register
 from reference.attention import AttentionOptions
@@ -63,8 +63,7 @@ class FlexAttention(AttentionImpl):
                 need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         from torch.nn.attention.flex_attention import AuxRequest, create_block_mask, flex_attention
 
-        validate(q, k, v, opts)
-        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
+        self.admit(q, k, v, opts, need_lse=need_lse, need_grad=need_grad)
         sq, sk = q.shape[2], k.shape[2]
         masked = opts.causal or opts.window_left is not None or opts.window_right is not None
         block_mask = create_block_mask(_mask_mod(opts, sq, sk), None, None, sq, sk, device=q.device) \

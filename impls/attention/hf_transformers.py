@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from impls.attention.api import AttentionCase, AttentionImpl, validate, write_into
+from impls.attention.api import AttentionCase, AttentionImpl, write_into
 from impls.base import ExpectedFailure, Requirements
 from impls.registry import register
 from reference.attention import AttentionOptions
@@ -198,8 +198,7 @@ class HfAttention(AttentionImpl):
         from transformers import DynamicCache
         from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-        validate(q, k, v, opts)
-        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
+        self.admit(q, k, v, opts, need_lse=need_lse, need_grad=need_grad)
         config, layer = self.config(q, k, opts)
         (b, heads, sq, _), past = q.shape, k.shape[2] - q.shape[2]
         with torch.device("meta"):  # the module's projections are never used: no weights allocated

@@ -19,7 +19,7 @@ import torch
 
 from impls.attention._cpu_only import elsewhere
 from impls.attention._masks import modified_score, positions, visible
-from impls.attention.api import AttentionCase, AttentionImpl, has_empty_rows, validate, write_into
+from impls.attention.api import AttentionCase, AttentionImpl, has_empty_rows, write_into
 from impls.base import ExpectedFailure, Requirements
 from impls.registry import register
 from impls.tensors import dtype_name
@@ -131,8 +131,7 @@ class JaxAttention(AttentionImpl):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
                 out: torch.Tensor | None = None, *, need_lse: bool = False,
                 need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        validate(q, k, v, opts)
-        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
+        self.admit(q, k, v, opts, need_lse=need_lse, need_grad=need_grad)
         sq, sk = q.shape[2], k.shape[2]
         mask, is_causal, window = None, False, None
         if opts.diagonal_offset(sq, sk) == 0:

@@ -17,7 +17,7 @@ import torch
 
 from impls.attention import _onnx_graphs as onnx
 from impls.attention._cpu_only import elsewhere
-from impls.attention.api import AttentionCase, AttentionImpl, validate, varlen_by_sequence, write_into
+from impls.attention.api import AttentionCase, AttentionImpl, varlen_by_sequence, write_into
 from impls.base import ExpectedFailure, Requirements
 from impls.registry import register
 from impls.tensors import dtype_name
@@ -90,8 +90,7 @@ class OnnxAttention(AttentionImpl):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
                 out: torch.Tensor | None = None, *, need_lse: bool = False,
                 need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        validate(q, k, v, opts)
-        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
+        self.admit(q, k, v, opts, need_lse=need_lse, need_grad=need_grad)
         node, feeds = plan(q, k, v, opts)
         (y,) = onnx.run(node, feeds, self.backend)[:1]
         return write_into(out, onnx.heads(y, q, q.shape[1])), None

@@ -24,7 +24,6 @@ from impls.attention.api import (
     AttentionCase,
     AttentionImpl,
     has_empty_rows,
-    validate,
     varlen_by_sequence,
     write_into,
 )
@@ -65,8 +64,7 @@ class OrtContribAttention(AttentionImpl):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
                 out: torch.Tensor | None = None, *, need_lse: bool = False,
                 need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        validate(q, k, v, opts)
-        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
+        self.admit(q, k, v, opts, need_lse=need_lse, need_grad=need_grad)
         node, feeds = self.plan(q, k, v, opts)
         y = onnx.run(node, feeds, "ort")[0]
         return write_into(out, onnx.heads(y, q, q.shape[1])), None

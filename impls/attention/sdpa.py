@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from impls.attention._masks import additive_bias, needs_mask
-from impls.attention.api import AttentionCase, AttentionImpl, has_empty_rows, validate, varlen_by_sequence, write_into
+from impls.attention.api import AttentionCase, AttentionImpl, has_empty_rows, varlen_by_sequence, write_into
 from impls.base import ExpectedFailure, Requirements
 from impls.registry import register
 from reference.attention import AttentionOptions
@@ -80,8 +80,7 @@ class SdpaAttention(AttentionImpl):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
                 out: torch.Tensor | None = None, *, need_lse: bool = False,
                 need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        validate(q, k, v, opts)
-        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
+        self.admit(q, k, v, opts, need_lse=need_lse, need_grad=need_grad)
         return write_into(out, self._call(q, k, v, opts)), None
 
     def forward_varlen(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens_q: torch.Tensor,
@@ -99,8 +98,7 @@ class SdpaCpuFlash(SdpaAttention):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, opts: AttentionOptions,
                 out: torch.Tensor | None = None, *, need_lse: bool = False,
                 need_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        validate(q, k, v, opts)
-        self.refuse(AttentionCase.of(q, k, opts, need_lse=need_lse, need_grad=need_grad))
+        self.admit(q, k, v, opts, need_lse=need_lse, need_grad=need_grad)
         sq, sk, group = q.shape[2], k.shape[2], q.shape[1] // k.shape[1]
         mask = additive_bias(sq, sk, q.shape[1], opts, q.dtype, q.device) if needs_mask(opts, sq, sk) else None
         # The aten op has no enable_gqa: the kv heads are repeated (materialised) for it.

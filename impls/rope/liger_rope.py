@@ -10,13 +10,12 @@ first ``rotary_dim`` dimensions of each head. Without a GPU it runs under the Tr
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from impls.base import ExpectedFailure, Requirements
 from impls.registry import register
 from impls.rope.api import RopeCase, RopeImpl, case_of, validate
+from impls.triton_runtime import TritonKernel, interpreting
 from reference import rope as ref
 from reference.rope import RopeConfig
 
@@ -28,11 +27,7 @@ INTERPRETER_BF16 = ("bf16 is not checked under the Triton interpreter: its bf16 
                     "and Liger computes in the dtype of cos and sin, which models pass in the input dtype")
 
 
-def interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "") not in ("", "0")
-
-
-class LigerRope(RopeImpl):
+class LigerRope(TritonKernel, RopeImpl):
     name = "liger-rope"
     description = "Liger Kernel liger_rotary_pos_emb (Triton), with the spec's cos/sin in the input dtype"
     requires = Requirements(modules=("liger_kernel", "triton", "torch"))
@@ -42,27 +37,13 @@ class LigerRope(RopeImpl):
         "frequencies": "Liger takes cos and sin from the caller; it has no frequencies of its own",
     }
 
-    @property
-    def example_budget(self) -> int | None:  # type: ignore[override]
-        return 4 if interpreting() else None
-
-    @property
-    def call_cost_s(self) -> float:  # type: ignore[override]
-        return 0.1 if interpreting() else 0.0
-
-    def unavailable(self) -> list[str]:
-        reasons = super().unavailable()
-        if not reasons and not torch.cuda.is_available() and not interpreting():
-            reasons.append("no CUDA device and TRITON_INTERPRET is not set")
-        return reasons
+    example_budget = 4 if interpreting() else None  # about 0.1 s a call under the interpreter
+    call_cost_s = 0.1 if interpreting() else 0.0
 
     def unsupported(self, case: RopeCase) -> list[str]:
         if case.dtype == "bfloat16" and interpreting():
             return [INTERPRETER_BF16]
         return []
-
-    def not_a_timing_target(self) -> str | None:
-        return "runs under the Triton interpreter here" if interpreting() else None
 
     def embedding(self, config: RopeConfig, dtype: str, device: str) -> LigerEmbedding:
         return LigerEmbedding(self, config)

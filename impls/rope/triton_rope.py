@@ -9,7 +9,6 @@ interpreter (``TRITON_INTERPRET=1``, set by the suite's conftest). See docs/rope
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
@@ -17,12 +16,9 @@ import torch
 from impls.base import Requirements
 from impls.registry import register
 from impls.rope.api import RopeImpl, validate
+from impls.triton_runtime import TritonKernel, interpreting
 from reference import rope as ref
 from reference.rope import RopeConfig
-
-
-def interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "") not in ("", "0")
 
 
 def _next_pow2(n: int) -> int:
@@ -53,29 +49,15 @@ def triton_cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-class TritonRope(RopeImpl):
+class TritonRope(TritonKernel, RopeImpl):
     name = "rope-triton"
     description = ("in-repo Triton kernel: fp32 angle product with the spec's frequencies, angle reduced to "
                    "[−π, π], fp32 rotation; both layouts, partial rotary, position ids, in place or not")
     requires = Requirements(modules=("triton", "torch"))
     lacks = {"frequencies": "rope-triton takes its frequencies from reference.rope; it has none of its own"}
 
-    @property
-    def example_budget(self) -> int | None:  # type: ignore[override]
-        return 4 if interpreting() else None
-
-    @property
-    def call_cost_s(self) -> float:  # type: ignore[override]
-        return 0.1 if interpreting() else 0.0
-
-    def unavailable(self) -> list[str]:
-        reasons = super().unavailable()
-        if not reasons and not torch.cuda.is_available() and not interpreting():
-            reasons.append("no CUDA device and TRITON_INTERPRET is not set")
-        return reasons
-
-    def not_a_timing_target(self) -> str | None:
-        return "runs under the Triton interpreter here" if interpreting() else None
+    example_budget = 4 if interpreting() else None  # about 0.1 s a call under the interpreter
+    call_cost_s = 0.1 if interpreting() else 0.0
 
     def embedding(self, config: RopeConfig, dtype: str, device: str) -> TritonEmbedding:
         return TritonEmbedding(config)

@@ -8,8 +8,6 @@ are declared in UNDETECTABLE with the measured reason, and the test checks that 
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from impls.attention.api import DTYPES, AttentionCase
@@ -17,6 +15,7 @@ from impls.attention.eager import EagerAttention
 from reference.attention import AttentionOptions
 from suite.attention.check import check
 from suite.attention.planted import PLANTED
+from suite.engine.selftest import assert_caught, failing_probes
 
 # Fixed probes, each with its input scaling. Together they exercise every planted mistake; a correct
 # implementation passes all of them, in every dtype.
@@ -36,12 +35,7 @@ UNDETECTABLE: dict[tuple[str, str], str] = {}
 
 def run_probes(impl: EagerAttention, dtype: str) -> dict[str, str]:
     """Probe name → the failure description, for every probe the implementation fails in ``dtype``."""
-    failures = {}
-    for name, case in PROBES.items():
-        result = check(impl, dataclasses.replace(case, dtype=dtype), seed=7)
-        if not result.ok:
-            failures[name] = result.describe()
-    return failures
+    return failing_probes(impl, {name: (check, case) for name, case in PROBES.items()}, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -52,10 +46,4 @@ def test_probes_pass_for_a_correct_implementation(dtype: str) -> None:
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("planted", PLANTED, ids=lambda p: p.name)
 def test_planted_bug_is_caught(planted: EagerAttention, dtype: str) -> None:
-    failures = run_probes(planted, dtype)
-    why = UNDETECTABLE.get((planted.name, dtype))
-    if why is None:
-        assert failures, f"{planted.name} passed every probe in {dtype}: the conformance check missed a planted bug"
-    else:
-        assert not failures, (f"{planted.name} is declared undetectable in {dtype} ({why}) but is now caught: "
-                              f"remove the declaration\n{failures}")
+    assert_caught(planted.name, run_probes(planted, dtype), f" in {dtype}", UNDETECTABLE.get((planted.name, dtype)))
