@@ -33,7 +33,14 @@ settings.register_profile("quick", max_examples=12, derandomize=True, deadline=N
 settings.register_profile("thorough", max_examples=400, deadline=None, suppress_health_check=_slow_ok,
                           print_blob=True)
 settings.register_profile("dev", max_examples=30, deadline=None, suppress_health_check=_slow_ok)
-settings.load_profile(os.environ.get("TOKENSPEC_PROFILE", "quick"))
+_profile = os.environ.get("TOKENSPEC_PROFILE", "quick")
+if os.environ.get("TOKENSPEC_EXAMPLES"):  # the profile with another number of examples per property
+    _examples = int(os.environ["TOKENSPEC_EXAMPLES"])
+    if _examples < 1:
+        raise ValueError(f"TOKENSPEC_EXAMPLES must be a positive number of examples; got {_examples}")
+    settings.register_profile(f"{_profile}-{_examples}", settings.get_profile(_profile), max_examples=_examples)
+    _profile = f"{_profile}-{_examples}"
+settings.load_profile(_profile)
 
 
 def pytest_report_header() -> list[str]:
