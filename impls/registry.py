@@ -57,6 +57,11 @@ def all_implementations(area: str | None = None) -> list[Implementation]:
     return [i for i in _registry.values() if area is None or i.area == area]
 
 
+def is_registered(impl: Implementation) -> bool:
+    """Whether ``impl`` is one of the registered implementations (a planted bug built by a self-test is not)."""
+    return _registry.get(impl.name) is impl
+
+
 def broken_modules() -> list[BrokenModule]:
     return list(_broken)
 

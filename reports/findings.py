@@ -21,7 +21,7 @@ from reports.benchviews import AREA_ORDER
 
 MAX_FAILURES_PER_LIBRARY = 60
 STATUS_ORDER = ("failed", "stale", "xfailed", "not run")
-UNRECORDED = "(library not recorded)"
+UNRECORDED = "(no library recorded: a test of the suite, or an implementation that names none)"
 _REASON_LINK = re.compile(r"^(?P<reason>.*) \((?P<link>[a-z][a-z0-9+.-]*://[^\s()]+)\)$", re.S)
 KINDS = {"test_property": "properties", "test_example": "examples", "test_error_input": "error inputs",
          "test_declared_failure": "declared failures"}

@@ -197,7 +197,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()
     impl = implementation_of(item)
-    if impl is not None:
+    if impl is not None and registry.is_registered(impl):  # planted bugs are the suite's own tests, not entries
         params = {k: repr(v) for k, v in item.callspec.params.items()  # type: ignore[attr-defined]
                   if not isinstance(v, Implementation) and k != "check"}
         report.user_properties.append(("tokenspec", {"impl": impl.name, "area": impl.area,

@@ -46,3 +46,28 @@ def test_probes_pass_for_a_correct_implementation(dtype: str) -> None:
 @pytest.mark.parametrize("planted", PLANTED, ids=lambda p: p.name)
 def test_planted_bug_is_caught(planted: TorchRope, dtype: str) -> None:
     assert_caught(planted.name, run_probes(planted, dtype), f" in {dtype}", UNDETECTABLE.get((planted.name, dtype)))
+
+
+def test_each_bug_is_caught_by_the_probe_meant_for_it() -> None:
+    """Not just some probe: the one that exercises the mistake (so a probe change cannot hide a bug)."""
+    meant = {"planted-half-split-on-interleaved": "interleaved_deepseek",
+             "planted-exponent-i-over-d": "llama2_prefill_and_1000", "planted-yarn-temperature-left-out": "qwen_yarn",
+             "planted-yarn-temperature-on-q-only": "qwen_yarn", "planted-llama3-band-inverted": "llama31_band",
+             "planted-dynamic-never-resets": "dynamic_grow_then_shrink", "planted-bf16-angle-product": "llama31_128k"}
+    assert set(meant) == {p.name for p in PLANTED}
+    for planted in PLANTED:
+        assert meant[planted.name] in run_probes(planted, "float32"), planted.name
+
+
+def test_yarn_on_q_only_shows_the_logit_scale_it_applied() -> None:
+    """The failure says which scale the logits carry: √(1/t) (= a) instead of 1/t (= a²)."""
+    q_only = next(p for p in PLANTED if p.name == "planted-yarn-temperature-on-q-only")
+    text = check_rotation(q_only, PROBES["qwen_yarn"][1], 7).describe()
+    assert "fitted logit scale 1.1386" in text and "spec 1.2965" in text, text
+
+
+def test_dynamic_never_resets_fails_only_at_the_shorter_call() -> None:
+    never = next(p for p in PLANTED if p.name == "planted-dynamic-never-resets")
+    result = check_schedule(never, PROBES["dynamic_grow_then_shrink"][1], 7)
+    failed = {c.name.split("@")[1] for c in result.failures()}
+    assert failed == {"L=6144", "L=2048"}, result.describe()
