@@ -12,16 +12,10 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from impls._triton_math import tanh as _tanh
+
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
-
-
-@triton.jit
-def _tanh(x):
-    # tanh from exp, safe for any |x| (libdevice.tanh raises under the interpreter)
-    e = tl.exp(-2.0 * tl.abs(x))
-    t = (1.0 - e) / (1.0 + e)
-    return tl.where(x >= 0, t, -t)
 
 
 @triton.jit

@@ -12,20 +12,10 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from impls._triton_math import tanh as _tanh
+
 BUG_NONE, BUG_TAIL_UNMASKED, BUG_TABLE_STRIDE, BUG_COMBINE_NO_LSE, BUG_GQA_MAP = 0, 1, 2, 3, 4
 BUG_ACC_IN_INPUT_DTYPE, BUG_LSE_LOG2, BUG_SINK_EVERY_SPLIT = 5, 6, 7
-
-
-@triton.jit
-def _tanh(x):
-    # tanh from exp (libdevice.tanh raises under the interpreter), accurate to a few ulp: a Taylor
-    # polynomial below |x| = 0.3 (next term < 1e-7 relative), (1 − e^{−2|x|}) / (1 + e^{−2|x|}) above
-    ax = tl.abs(x)
-    x2 = x * x
-    poly = x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0 + x2 * (62.0 / 2835.0)))))
-    e = tl.exp(-2.0 * ax)
-    big = (1.0 - e) / (1.0 + e)
-    return tl.where(ax < 0.3, poly, tl.where(x < 0, -big, big))
 
 
 @triton.jit
