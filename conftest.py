@@ -35,9 +35,10 @@ settings.register_profile("thorough", max_examples=400, deadline=None, suppress_
 settings.register_profile("dev", max_examples=30, deadline=None, suppress_health_check=_slow_ok)
 _profile = os.environ.get("TOKENSPEC_PROFILE", "quick")
 if os.environ.get("TOKENSPEC_EXAMPLES"):  # the profile with another number of examples per property
-    _examples = int(os.environ["TOKENSPEC_EXAMPLES"])
+    _given = os.environ["TOKENSPEC_EXAMPLES"]
+    _examples = int(_given) if _given.strip().isdigit() else 0
     if _examples < 1:
-        raise ValueError(f"TOKENSPEC_EXAMPLES must be a positive number of examples; got {_examples}")
+        raise ValueError(f"TOKENSPEC_EXAMPLES must be a positive whole number of examples per property; got {_given!r}")
     settings.register_profile(f"{_profile}-{_examples}", settings.get_profile(_profile), max_examples=_examples)
     _profile = f"{_profile}-{_examples}"
 settings.load_profile(_profile)
